@@ -1,0 +1,102 @@
+"""What every backend shares: input checks before I/O, and the close lifecycle.
+
+Each backend implements three private hooks; the public methods here run the
+checks first, so no backend can forget them and no bad id ever reaches I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import Self
+
+from ._errors import BackendClosed
+from ._ids import Payload, as_payload, validate_opaque_id
+
+__all__ = ["BackendBase"]
+
+
+class BackendBase(ABC):
+    """Base class for the shipped backends; third-party ones need only the Protocol."""
+
+    _closed: bool = False
+    # Operations under way. aclose() waits for them, so a backend never frees
+    # a client or a directory descriptor that a running store still uses.
+    _inflight: int = 0
+    _idle: asyncio.Event | None = None
+
+    async def store(self, opaque_id: str, data: Payload) -> None:
+        """Create the object ``opaque_id`` holding ``data``.
+
+        Raises ``FileExistsError`` (``AlreadyExists``) if the id is taken,
+        ``ValueError`` for a malformed id and ``TypeError`` for a payload that is
+        not bytes-like, both before any I/O.
+        """
+        validate_opaque_id(opaque_id)
+        view = as_payload(data)
+        self._check_open()
+        self._inflight += 1
+        try:
+            await self._store(opaque_id, view)
+        finally:
+            self._done()
+
+    async def load(self, opaque_id: str) -> bytes:
+        """Return the bytes stored under ``opaque_id``.
+
+        Raises ``NotFound`` only when the object is absent; a missing bucket,
+        refused credentials or an outage raise other ``StorageError`` subclasses.
+        """
+        validate_opaque_id(opaque_id)
+        self._check_open()
+        self._inflight += 1
+        try:
+            return await self._load(opaque_id)
+        finally:
+            self._done()
+
+    async def aclose(self) -> None:
+        """Refuse new work, wait for operations under way, then release resources.
+
+        Safe to call more than once.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._inflight:
+            self._idle = asyncio.Event()
+            await self._idle.wait()
+        await self._aclose()
+
+    async def __aenter__(self) -> Self:
+        self._check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _done(self) -> None:
+        self._inflight -= 1
+        if self._inflight == 0 and self._idle is not None:
+            self._idle.set()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BackendClosed(f"{self!r} is closed")
+
+    @abstractmethod
+    async def _store(self, opaque_id: str, data: memoryview) -> None:
+        """Create-only write of a validated id; ``data`` is a read-only byte view."""
+
+    @abstractmethod
+    async def _load(self, opaque_id: str) -> bytes:
+        """Read a validated id."""
+
+    async def _aclose(self) -> None:  # noqa: B027 - an optional hook, not abstract
+        """Release resources; called once. Backends holding none need not override."""

@@ -1,0 +1,40 @@
+"""How the contract suite builds each backend. A new backend is one entry here.
+
+Each entry is an async context manager factory taking the pytest ``request``
+(to reach session-scoped server fixtures) and a fresh temp dir. The backend is
+closed when the test ends, so a leaked session fails the test
+(``filterwarnings = ["error"]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eden_storage_async import ArtifactBackend, FileArtifactBackend, InMemoryArtifactBackend
+
+BackendFactory = Callable[
+    [pytest.FixtureRequest, Path], contextlib.AbstractAsyncContextManager[Any]
+]
+
+
+@contextlib.asynccontextmanager
+async def _memory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ArtifactBackend]:
+    async with InMemoryArtifactBackend() as backend:
+        yield backend
+
+
+@contextlib.asynccontextmanager
+async def _file(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ArtifactBackend]:
+    async with FileArtifactBackend(tmp_path / "blobs") as backend:
+        yield backend
+
+
+BACKENDS: dict[str, BackendFactory] = {
+    "memory": _memory,
+    "file": _file,
+}
