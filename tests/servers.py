@@ -26,6 +26,8 @@ from pathlib import Path
 
 __all__ = [
     "RealServer",
+    "create_gcs_bucket",
+    "create_s3_bucket",
     "fake_gcs_server",
     "moto_server",
     "seaweedfs_server",
@@ -76,6 +78,21 @@ def _http_status(method: str, url: str, body: bytes | None = None) -> int:
         return exc.code
     except (urllib.error.URLError, OSError):
         return 0
+
+
+def create_s3_bucket(endpoint_url: str, bucket: str) -> None:
+    """Create a bucket with a plain unsigned ``PUT /NAME`` (moto, SeaweedFS)."""
+    status = _http_status("PUT", f"{endpoint_url}/{bucket}")
+    if status != 200:
+        raise RuntimeError(f"creating S3 bucket {bucket} at {endpoint_url} answered {status}")
+
+
+def create_gcs_bucket(endpoint_url: str, bucket: str) -> None:
+    """Create a bucket on fake-gcs-server through the JSON API."""
+    body = json.dumps({"name": bucket}).encode()
+    status = _http_status("POST", f"{endpoint_url}/storage/v1/b?project=x", body)
+    if status != 200:
+        raise RuntimeError(f"creating GCS bucket {bucket} at {endpoint_url} answered {status}")
 
 
 def _wait_until(
@@ -179,9 +196,7 @@ def moto_server(bucket: str = "eden-test") -> Iterator[RealServer]:
         endpoint = f"http://{_HOST}:{port}"
         with _process([_binary("moto_server"), "-H", _HOST, "-p", str(port)], log) as proc:
             _wait_until(lambda: _http_status("GET", f"{endpoint}/") == 200, proc, log, "moto")
-            status = _http_status("PUT", f"{endpoint}/{bucket}")
-            if status != 200:
-                raise RuntimeError(f"moto: creating bucket {bucket} answered {status}")
+            create_s3_bucket(endpoint, bucket)
             yield RealServer("moto", endpoint, bucket, log)
 
 
@@ -217,8 +232,5 @@ def fake_gcs_server(bucket: str = "eden-test") -> Iterator[RealServer]:
                 log,
                 "fake-gcs-server",
             )
-            body = json.dumps({"name": bucket}).encode()
-            status = _http_status("POST", f"{endpoint}/storage/v1/b?project=x", body)
-            if status != 200:
-                raise RuntimeError(f"fake-gcs-server: creating bucket {bucket} answered {status}")
+            create_gcs_bucket(endpoint, bucket)
             yield RealServer("fake-gcs-server", endpoint, bucket, log)

@@ -126,6 +126,9 @@ _CANCEL_POINTS = [("ticks", 0), ("ticks", 1), ("ticks", 3), ("ticks", 10),
 async def test_cancelled_store_leaves_nothing_or_everything(
     backend: ArtifactBackend, unit: str, amount: float
 ) -> None:
+    # One store first, so lazily built clients and pools exist and the cancel
+    # lands on the wire (or in the thread), not while a client is being built.
+    await backend.store(mint_opaque_id(), b"warm-up")
     opaque_id = mint_opaque_id()
     payload = os.urandom(2 * 1024 * 1024)
     task = asyncio.create_task(backend.store(opaque_id, payload))

@@ -34,7 +34,7 @@ from ._errors import (
     NotFound,
     UnsafeFileType,
 )
-from ._threads import run_to_completion
+from ._settle import run_to_completion
 
 __all__ = ["FileArtifactBackend"]
 
