@@ -1,0 +1,450 @@
+"""``GcsBackend`` error paths no real server produces on demand, against ``ScriptedGcs``.
+
+The scripted fake answers on 127.0.0.1 like the GCS JSON API, with a fault
+queued per call: a status, a lost reply (the write is done, the connection is
+dropped before the answer), a racer that creates the object first, a stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+import traceback
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from eden_storage_async import (
+    AccessDenied,
+    AlreadyExists,
+    BackendError,
+    BucketNotFound,
+    ConfigError,
+    GcsBackend,
+    MissingDependency,
+    NotFound,
+    ServiceUnavailable,
+    mint_opaque_id,
+)
+from eden_storage_async._gcs_client import Timeouts
+from eden_storage_async._retry import Backoff
+
+from .gcs_support import ScriptedGcs, write_service_account_key
+
+_FAST = Backoff(attempts=3, base_s=0)
+_SMALL_THRESHOLD = 1024
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[ScriptedGcs]:
+    async with ScriptedGcs() as server:
+        yield server
+
+
+def _backend(server: ScriptedGcs, **kwargs: Any) -> GcsBackend:
+    kwargs.setdefault("retry", _FAST)
+    return GcsBackend(
+        bucket=server.bucket, prefix="unit", endpoint_url=server.endpoint_url, **kwargs
+    )
+
+
+# --- load: absent object, missing bucket, refused bucket check, outages -------
+
+
+async def test_bucket_check_refused_with_403_falls_back_to_not_found(
+    scripted: ScriptedGcs,
+) -> None:
+    scripted.script("bucket", 403)
+    async with _backend(scripted) as backend:
+        with pytest.raises(NotFound):
+            await backend.load(mint_opaque_id())
+    assert scripted.count("bucket") == 1
+
+
+async def test_missing_bucket_is_bucket_not_found_not_not_found(scripted: ScriptedGcs) -> None:
+    scripted.bucket_exists = False
+    async with _backend(scripted) as backend:
+        with pytest.raises(BucketNotFound) as loading:
+            await backend.load(mint_opaque_id())
+        assert not isinstance(loading.value, NotFound)
+        with pytest.raises(BucketNotFound):
+            await backend.store(mint_opaque_id(), b"data")
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+async def test_transient_errors_on_load_become_service_unavailable(
+    scripted: ScriptedGcs, status: int
+) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.put_object(f"unit/{opaque_id}", b"there")
+    scripted.script("download", status, status, status)
+    async with _backend(scripted) as backend:
+        with pytest.raises(ServiceUnavailable) as loading:
+            await backend.load(opaque_id)
+    assert not isinstance(loading.value, NotFound)
+    assert scripted.count("download") == _FAST.attempts
+    assert f"HTTP {status}" in str(loading.value)
+
+
+async def test_5xx_on_the_bucket_check_is_service_unavailable_not_not_found(
+    scripted: ScriptedGcs,
+) -> None:
+    scripted.script("bucket", 503, 503, 503)
+    async with _backend(scripted) as backend:
+        with pytest.raises(ServiceUnavailable):
+            await backend.load(mint_opaque_id())
+
+
+async def test_a_transient_failure_is_retried_and_then_succeeds(scripted: ScriptedGcs) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.script("multipart", 503)
+    scripted.script("download", 500)
+    async with _backend(scripted) as backend:
+        await backend.store(opaque_id, b"data")
+        assert await backend.load(opaque_id) == b"data"
+    assert (scripted.count("multipart"), scripted.count("download")) == (2, 2)
+
+
+async def test_a_stall_past_the_timeout_is_service_unavailable(scripted: ScriptedGcs) -> None:
+    scripted.script("download", ("stall", 1.0), ("stall", 1.0), ("stall", 1.0))
+    async with _backend(scripted, timeout=0.2) as backend:
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable, match="timed out"):
+            await backend.load(mint_opaque_id())
+    assert time.monotonic() - started < 2.5
+
+
+# --- store: refusals and failures ----------------------------------------------
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_refused_credentials_on_store_are_access_denied(
+    scripted: ScriptedGcs, status: int
+) -> None:
+    scripted.script("multipart", status)
+    async with _backend(scripted) as backend:
+        with pytest.raises(AccessDenied):
+            await backend.store(mint_opaque_id(), b"data")
+    assert scripted.count("multipart") == 1  # not retried
+
+
+async def test_5xx_on_store_is_service_unavailable_after_retries(scripted: ScriptedGcs) -> None:
+    scripted.script("multipart", 500, 503, 500)
+    async with _backend(scripted) as backend:
+        with pytest.raises(ServiceUnavailable):
+            await backend.store(mint_opaque_id(), b"data")
+    assert scripted.count("multipart") == _FAST.attempts
+
+
+async def test_other_client_errors_are_backend_errors_and_not_retried(
+    scripted: ScriptedGcs,
+) -> None:
+    scripted.script("multipart", 400)
+    async with _backend(scripted) as backend:
+        with pytest.raises(BackendError) as storing:
+            await backend.store(mint_opaque_id(), b"data")
+    assert type(storing.value) is BackendError
+    assert scripted.count("multipart") == 1
+
+
+# --- store: 412, ours or not ----------------------------------------------------
+
+
+async def test_412_for_another_writers_object_is_already_exists(scripted: ScriptedGcs) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.put_object(f"unit/{opaque_id}", b"theirs", nonce="someone-else")
+    async with _backend(scripted) as backend:
+        with pytest.raises(AlreadyExists):
+            await backend.store(opaque_id, b"ours")
+    assert scripted.objects[f"unit/{opaque_id}"].data == b"theirs"
+    assert scripted.count("metadata") == 1
+
+
+async def test_412_at_the_resumable_final_put_surfaces_at_once(scripted: ScriptedGcs) -> None:
+    # A racer creates the object between our initiation and our PUT: real GCS
+    # answers the PUT with 412. gcloud-aio-storage would retry that PUT 5
+    # times, sleeping 1+2+4+8 s; the backend sends it once.
+    opaque_id = mint_opaque_id()
+    scripted.script("put", "racer")
+    async with _backend(scripted, resumable_threshold=_SMALL_THRESHOLD) as backend:
+        started = time.monotonic()
+        with pytest.raises(AlreadyExists):
+            await backend.store(opaque_id, b"x" * (_SMALL_THRESHOLD + 1))
+        elapsed = time.monotonic() - started
+    assert scripted.count("put") == 1
+    assert elapsed < 1.0
+    assert scripted.objects[f"unit/{opaque_id}"].data == b"racer's bytes"
+
+
+async def test_412_at_resumable_initiation_is_already_exists(scripted: ScriptedGcs) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.put_object(f"unit/{opaque_id}", b"theirs")
+    async with _backend(scripted, resumable_threshold=_SMALL_THRESHOLD) as backend:
+        with pytest.raises(AlreadyExists):
+            await backend.store(opaque_id, b"x" * (_SMALL_THRESHOLD + 1))
+    assert scripted.calls[0][1]["ifGenerationMatch"] == "0"
+    assert scripted.count("put") == 0
+
+
+async def test_lost_reply_to_our_own_multipart_write_is_success(scripted: ScriptedGcs) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.script("multipart", "lost-reply")
+    async with _backend(scripted) as backend:
+        await backend.store(opaque_id, b"ours")
+        assert await backend.load(opaque_id) == b"ours"
+    # The retry met our own object (412), and its nonce said so.
+    assert scripted.count("multipart") == 2
+    assert scripted.count("metadata") == 1
+
+
+async def test_lost_reply_to_our_own_resumable_write_is_success(scripted: ScriptedGcs) -> None:
+    opaque_id = mint_opaque_id()
+    payload = b"y" * (_SMALL_THRESHOLD + 1)
+    scripted.script("put", "lost-reply")
+    async with _backend(scripted, resumable_threshold=_SMALL_THRESHOLD) as backend:
+        await backend.store(opaque_id, payload)
+        assert await backend.load(opaque_id) == payload
+    assert (scripted.count("initiate"), scripted.count("put")) == (2, 1)
+    assert scripted.count("metadata") == 1
+
+
+async def test_412_whose_owner_cannot_be_read_is_access_denied(scripted: ScriptedGcs) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.put_object(f"unit/{opaque_id}", b"theirs")
+    scripted.script("metadata", 403)
+    async with _backend(scripted) as backend:
+        with pytest.raises(AccessDenied, match="got 412"):
+            await backend.store(opaque_id, b"ours")
+
+
+async def test_cancelled_store_returns_only_once_its_request_is_answered(
+    scripted: ScriptedGcs,
+) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.script("multipart", ("stall", 0.3))
+    async with _backend(scripted) as backend:
+        task = asyncio.create_task(backend.store(opaque_id, b"data"))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The server committed while the cancel waited: nothing appears later.
+        assert f"unit/{opaque_id}" in scripted.objects
+        assert await backend.load(opaque_id) == b"data"
+
+
+# --- lifecycle, configuration, secrets -----------------------------------------
+
+
+async def test_injected_session_is_used_and_not_closed(scripted: ScriptedGcs) -> None:
+    sent: list[str] = []
+
+    async def on_request_start(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        sent.append(params.method)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+        async with _backend(scripted, session=session) as backend:
+            opaque_id = mint_opaque_id()
+            await backend.store(opaque_id, b"data")
+            assert await backend.load(opaque_id) == b"data"
+        assert not session.closed
+        assert sent == ["POST", "GET"]
+
+
+async def test_owned_session_is_sized_and_closed(scripted: ScriptedGcs) -> None:
+    backend = _backend(scripted, max_concurrency=7)
+    await backend.store(mint_opaque_id(), b"data")
+    client = backend._client
+    assert client is not None
+    session = client._session
+    assert isinstance(session.connector, aiohttp.TCPConnector)
+    assert session.connector.limit == 7
+    await backend.aclose()
+    assert session.closed
+
+
+async def test_first_uses_at_once_build_one_client(
+    scripted: ScriptedGcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eden_storage_async import _gcs_client
+
+    built: list[object] = []
+    original = _gcs_client.open_client
+
+    async def counting(**kwargs: Any) -> _gcs_client.GcsClient:
+        built.append(kwargs)
+        await asyncio.sleep(0.01)
+        return await original(**kwargs)
+
+    monkeypatch.setattr(_gcs_client, "open_client", counting)
+    async with _backend(scripted) as backend:
+        await asyncio.gather(*(backend.store(mint_opaque_id(), b"x") for _ in range(10)))
+    assert len(built) == 1
+
+
+def test_construction_needs_no_running_loop() -> None:
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()
+    backend = GcsBackend(bucket="some-bucket", endpoint_url="http://127.0.0.1:9")
+    assert backend._client is None
+
+
+def test_repr_shows_bucket_prefix_and_endpoint_only() -> None:
+    backend = GcsBackend(
+        bucket="some-bucket", prefix="/runs/", endpoint_url="http://user:hunter2@127.0.0.1:9/"
+    )
+    assert repr(backend) == (
+        "GcsBackend(bucket='some-bucket', prefix='runs', endpoint='http://127.0.0.1:9')"
+    )
+
+
+def test_repr_without_endpoint_names_the_real_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    assert "endpoint='https://storage.googleapis.com'" in repr(GcsBackend(bucket="some-bucket"))
+
+
+def test_missing_sdk_names_the_pip_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gcloud.aio.storage", None)
+    with pytest.raises(MissingDependency, match=r"pip install 'eden-storage-async\[gcs\]'") as info:
+        GcsBackend(bucket="some-bucket")
+    assert isinstance(info.value, ImportError)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"bucket": "Upper"},
+        {"bucket": "a"},
+        {"bucket": "bad/name"},
+        {"bucket": "ok-bucket", "prefix": "a//b"},
+        {"bucket": "ok-bucket", "prefix": "a/../b"},
+        {"bucket": "ok-bucket", "prefix": "line\nbreak"},
+        {"bucket": "ok-bucket", "timeout": 0},
+        {"bucket": "ok-bucket", "min_throughput": -1},
+        {"bucket": "ok-bucket", "max_concurrency": 0},
+        {"bucket": "ok-bucket", "endpoint_url": "ftp://127.0.0.1"},
+    ],
+    ids=repr,
+)
+def test_bad_settings_are_config_errors(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        GcsBackend(**kwargs)
+
+
+def test_upload_timeout_grows_with_the_body_and_download_has_no_total() -> None:
+    timeouts = Timeouts(idle_s=30.0, min_bytes_per_s=1024 * 1024)
+    big = timeouts.upload(1024**3)
+    assert big.total == 30.0 + 1024
+    assert (big.sock_connect, big.sock_read) == (30.0, 30.0)
+    download = timeouts.download()
+    assert download.total is None
+    assert download.sock_read == 30.0
+
+
+class _FakeToken:
+    """Stands in for gcloud-aio-auth's Token; the backend must never show its value."""
+
+    value = "ya29.NEVER-SHOW-THIS-TOKEN"
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.access_token: str | None = None
+        self.acquiring: asyncio.Task[None] | None = None
+
+    async def get(self) -> str:
+        self.access_token = self.value
+        return self.value
+
+
+@pytest.mark.parametrize(
+    ("op", "status", "size", "error"),
+    [
+        ("multipart", 403, 10, AccessDenied),
+        ("initiate", 403, _SMALL_THRESHOLD + 1, AccessDenied),
+        ("multipart", 503, 10, ServiceUnavailable),
+    ],
+)
+async def test_the_token_never_appears_in_errors_or_logs(
+    scripted: ScriptedGcs,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    op: Any,
+    status: int,
+    size: int,
+    error: type[Exception],
+) -> None:
+    from eden_storage_async import _gcs, _gcs_client
+
+    # Real-service mode (a token is sent), aimed at the scripted fake, which
+    # echoes the Authorization header back in its error bodies.
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setattr(_gcs, "DEFAULT_ENDPOINT", scripted.endpoint_url)
+    monkeypatch.setattr(_gcs_client, "_Token", _FakeToken)
+    scripted.echo_credentials = True
+    scripted.script(op, status, status, status)
+    caplog.set_level(logging.DEBUG)
+    async with GcsBackend(
+        bucket=scripted.bucket, retry=_FAST, resumable_threshold=_SMALL_THRESHOLD
+    ) as backend:
+        with pytest.raises(error) as raised:
+            await backend.store(mint_opaque_id(), b"z" * size)
+    assert scripted.authorization[0] == f"Bearer {_FakeToken.value}"  # it was sent
+    err = raised.value
+    cause = err.__cause__
+    assert isinstance(cause, aiohttp.ClientResponseError)
+    assert "Authorization" not in cause.request_info.headers
+    shown = [
+        str(err),
+        repr(err),
+        str(cause),
+        repr(cause),
+        "".join(traceback.format_exception(err)),
+        caplog.text,
+        repr(backend),
+    ]
+    for text in shown:
+        assert "NEVER-SHOW-THIS-TOKEN" not in text
+    assert err.__context__ is None or err.__context__ is cause
+
+
+async def test_default_chain_token_is_sent_with_read_write_scope_and_never_shown(
+    scripted: ScriptedGcs,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """The real gcloud-aio-auth flow: GOOGLE_APPLICATION_CREDENTIALS names a
+    service-account key whose token_uri is the scripted fake."""
+    from eden_storage_async import _gcs
+
+    key = write_service_account_key(tmp_path, f"{scripted.endpoint_url}/token")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setattr(_gcs, "DEFAULT_ENDPOINT", scripted.endpoint_url)
+    scripted.echo_credentials = True
+    caplog.set_level(logging.DEBUG)
+    opaque_id = mint_opaque_id()
+    async with GcsBackend(bucket=scripted.bucket, retry=_FAST) as backend:
+        await backend.store(opaque_id, b"data")
+        assert await backend.load(opaque_id) == b"data"
+        scripted.script("download", 403)
+        with pytest.raises(AccessDenied) as raised:
+            await backend.load(opaque_id)
+    assert scripted.token_scopes == ["https://www.googleapis.com/auth/devstorage.read_write"]
+    assert set(scripted.authorization) == {f"Bearer {scripted.token_value}"}
+    private_key = json.loads(key.read_text())["private_key"].splitlines()[1]
+    err = raised.value
+    shown = [str(err), repr(err), repr(err.__cause__), caplog.text, repr(backend)]
+    shown.append("".join(traceback.format_exception(err)))
+    for text in shown:
+        assert scripted.token_value not in text
+        assert private_key not in text

@@ -1,0 +1,169 @@
+"""What ``GcsBackend`` puts on the wire, recorded by a loopback proxy in front of fake-gcs-server.
+
+The emulator is not trusted to prove create-only: fake-gcs-server v1.54.0
+honours ``ifGenerationMatch`` on multipart uploads only. So these tests assert
+that the precondition is *sent* on every upload path the backend uses, and
+check the enforced behaviour (412 → ``AlreadyExists``, one winner among
+racers) on the multipart path, the one the emulator honours. The resumable
+path's 412 handling is covered against a scripted fake in ``test_gcs_unit.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from eden_storage_async import AlreadyExists, GcsBackend, mint_opaque_id
+
+from .gcs_support import RecordingProxy, emulator_version, gcs_backend_on
+from .servers import RealServer
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.real_server]
+
+# Small enough that a test can cross it cheaply; the default (5 MiB) is
+# exercised by the 8 MiB case below and by the contract suite.
+_THRESHOLD = 256 * 1024
+
+
+@pytest.fixture
+async def proxy(fake_gcs: RealServer) -> AsyncIterator[RecordingProxy]:
+    async with RecordingProxy(fake_gcs.endpoint_url) as recording:
+        yield recording
+
+
+@pytest.fixture
+async def backend(proxy: RecordingProxy, fake_gcs: RealServer) -> AsyncIterator[GcsBackend]:
+    async with gcs_backend_on(
+        proxy.endpoint_url, fake_gcs.bucket, resumable_threshold=_THRESHOLD
+    ) as built:
+        yield built
+
+
+async def test_small_store_is_a_multipart_upload_with_the_precondition(
+    backend: GcsBackend, proxy: RecordingProxy
+) -> None:
+    await backend.store(mint_opaque_id(), b"small")
+    [upload] = proxy.uploads()
+    assert upload.query["uploadType"] == "multipart"
+    assert upload.query["ifGenerationMatch"] == "0"
+    assert upload.status == 200
+
+
+async def test_large_store_initiates_a_resumable_upload_with_the_precondition(
+    backend: GcsBackend, proxy: RecordingProxy
+) -> None:
+    opaque_id = mint_opaque_id()
+    payload = os.urandom(_THRESHOLD + 1)
+    await backend.store(opaque_id, payload)
+    [initiation] = proxy.uploads()
+    assert initiation.query["uploadType"] == "resumable"
+    assert initiation.query["ifGenerationMatch"] == "0"
+    assert initiation.query["name"] == backend.object_name(opaque_id)
+    # The one PUT to the session URI carries the whole body, unchunked.
+    [put] = [r for r in proxy.requests if r.method == "PUT"]
+    assert put.headers["Content-Length"] == str(len(payload))
+    assert "Transfer-Encoding" not in put.headers
+    assert put.status == 200
+    assert await backend.load(opaque_id) == payload
+
+
+async def test_default_threshold_sends_eight_mib_resumable_with_the_precondition(
+    proxy: RecordingProxy, fake_gcs: RealServer
+) -> None:
+    async with gcs_backend_on(proxy.endpoint_url, fake_gcs.bucket) as backend:
+        await backend.store(mint_opaque_id(), os.urandom(8 * 1024 * 1024))
+    [initiation] = proxy.uploads()
+    assert (initiation.query["uploadType"], initiation.query["ifGenerationMatch"]) == (
+        "resumable",
+        "0",
+    )
+
+
+async def test_every_upload_carries_the_precondition_and_none_is_media(
+    backend: GcsBackend, proxy: RecordingProxy
+) -> None:
+    sizes = [0, 1, _THRESHOLD - 1, _THRESHOLD, _THRESHOLD + 1, 2 * _THRESHOLD]
+    for size in sizes:
+        await backend.store(mint_opaque_id(), os.urandom(size))
+    uploads = proxy.uploads()
+    assert len(uploads) == len(sizes)
+    assert [u.query["uploadType"] for u in uploads] == ["multipart"] * 4 + ["resumable"] * 2
+    assert all(u.query.get("ifGenerationMatch") == "0" for u in uploads), uploads
+    # No credentials are ever sent to an emulator endpoint.
+    assert not any("Authorization" in r.headers for r in proxy.requests)
+
+
+async def test_reuse_on_the_multipart_path_is_refused_by_the_emulator(
+    backend: GcsBackend, proxy: RecordingProxy
+) -> None:
+    opaque_id = mint_opaque_id()
+    await backend.store(opaque_id, b"first")
+    with pytest.raises(AlreadyExists):
+        await backend.store(opaque_id, b"second")
+    assert [u.status for u in proxy.uploads()] == [200, 412]
+    assert await backend.load(opaque_id) == b"first"
+
+
+async def test_racers_on_the_multipart_path_have_exactly_one_winner(
+    backend: GcsBackend, proxy: RecordingProxy
+) -> None:
+    opaque_id = mint_opaque_id()
+    payloads = [f"racer-{i}".encode() * 50 for i in range(16)]
+    results = await asyncio.gather(
+        *(backend.store(opaque_id, p) for p in payloads), return_exceptions=True
+    )
+    winners = [i for i, r in enumerate(results) if r is None]
+    assert len(winners) == 1, results
+    assert all(isinstance(r, AlreadyExists) for r in results if r is not None), results
+    statuses = sorted(u.status for u in proxy.uploads())
+    assert statuses == [200] + [412] * 15
+    assert all(u.query["ifGenerationMatch"] == "0" for u in proxy.uploads())
+    assert await backend.load(opaque_id) == payloads[winners[0]]
+
+
+# --- What fake-gcs-server v1.54.0 does with the precondition it ignores ------
+# These pin the emulator's known gaps, so that an emulator upgrade fails here
+# loudly instead of silently changing what the suite proves. Real GCS enforces
+# ifGenerationMatch=0 on every upload type; the backend's handling of the 412
+# on the resumable path is tested against the scripted fake in test_gcs_unit.py.
+
+
+async def test_emulator_gap_resumable_reuse_is_not_refused_by_v1_54(
+    backend: GcsBackend, proxy: RecordingProxy
+) -> None:
+    # fake-gcs-server v1.54.0 ignores ifGenerationMatch on resumable uploads,
+    # at initiation and at the final PUT (fixed upstream: fsouza/fake-gcs-server
+    # PR #2260). Real GCS answers 412, which the backend turns into AlreadyExists.
+    assert emulator_version().startswith("v1.54.0"), "emulator changed: recheck this gap"
+    opaque_id = mint_opaque_id()
+    first, second = os.urandom(_THRESHOLD + 1), os.urandom(_THRESHOLD + 1)
+    await backend.store(opaque_id, first)
+    await backend.store(opaque_id, second)  # real GCS: AlreadyExists
+    initiations = proxy.uploads()
+    assert [(u.query["uploadType"], u.query["ifGenerationMatch"]) for u in initiations] == [
+        ("resumable", "0"),
+        ("resumable", "0"),
+    ]
+    puts = [r for r in proxy.requests if r.method == "PUT"]
+    assert [p.status for p in puts] == [200, 200]
+    assert await backend.load(opaque_id) == second
+
+
+async def test_emulator_gap_media_upload_ignores_the_precondition_in_v1_54(
+    proxy: RecordingProxy, fake_gcs: RealServer
+) -> None:
+    # Why the backend never uses uploadType=media: fake-gcs-server v1.54.0
+    # ignores ifGenerationMatch there (fixed upstream: fsouza/fake-gcs-server
+    # PR #2308), so a media upload could not be tested for create-only here.
+    assert emulator_version().startswith("v1.54.0"), "emulator changed: recheck this gap"
+    url = f"{proxy.endpoint_url}/upload/storage/v1/b/{fake_gcs.bucket}/o"
+    params = {"uploadType": "media", "name": f"gap/{mint_opaque_id()}", "ifGenerationMatch": "0"}
+    async with aiohttp.ClientSession() as session:
+        for body in (b"first", b"second"):
+            async with session.post(url, params=params, data=body) as resp:
+                await resp.read()
+    assert [u.status for u in proxy.uploads()] == [200, 200]  # real GCS: [200, 412]
