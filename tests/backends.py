@@ -17,6 +17,9 @@ import pytest
 
 from eden_storage_async import ArtifactBackend, FileArtifactBackend, InMemoryArtifactBackend
 
+from .gcs_support import gcs_on_fake_gcs_server
+from .s3_support import s3_on_moto, s3_on_seaweedfs
+
 BackendFactory = Callable[
     [pytest.FixtureRequest, Path], contextlib.AbstractAsyncContextManager[Any]
 ]
@@ -37,4 +40,7 @@ async def _file(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 BACKENDS: dict[str, BackendFactory] = {
     "memory": _memory,
     "file": _file,
+    "s3-seaweedfs": s3_on_seaweedfs,
+    "s3-moto": s3_on_moto,
+    "gcs-fake-gcs-server": gcs_on_fake_gcs_server,
 }

@@ -6,6 +6,7 @@ re-exported here; the modules behind it are private.
 """
 
 from ._base import BackendBase
+from ._bulk import StoreOutcome, store_many
 from ._errors import (
     AccessDenied,
     AlreadyExists,
@@ -22,10 +23,15 @@ from ._errors import (
     StorageError,
     UnsafeFileType,
 )
+from ._factory import build_artifact_backend
 from ._file import FileArtifactBackend
+from ._flags import add_blob_arguments, backend_from_args
+from ._gcs import GcsBackend
 from ._ids import Payload, mint_opaque_id, validate_opaque_id
 from ._memory import InMemoryArtifactBackend
 from ._protocol import ArtifactBackend
+from ._s3 import S3Backend
+from ._server import create_app
 
 __version__ = "0.1.0"
 
@@ -40,16 +46,24 @@ __all__ = [
     "ConfigError",
     "ConflictRetriesExhausted",
     "FileArtifactBackend",
+    "GcsBackend",
     "InMemoryArtifactBackend",
     "InvalidOpaqueId",
     "MissingDependency",
     "NotFound",
     "Payload",
     "PreconditionNotSupported",
+    "S3Backend",
     "ServiceUnavailable",
     "StorageError",
+    "StoreOutcome",
     "UnsafeFileType",
     "__version__",
+    "add_blob_arguments",
+    "backend_from_args",
+    "build_artifact_backend",
+    "create_app",
     "mint_opaque_id",
+    "store_many",
     "validate_opaque_id",
 ]

@@ -1,0 +1,121 @@
+"""``store_many``: bounded, streaming bulk uploads through any ArtifactBackend."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import MissingDependency
+from ._ids import Payload
+from ._protocol import ArtifactBackend
+
+__all__ = ["StoreOutcome", "store_many"]
+
+Item = tuple[str, Payload]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOutcome:
+    """What happened to one item of a ``store_many`` call."""
+
+    opaque_id: str
+    #: ``None`` when the store succeeded, else the exception it raised.
+    error: Exception | None
+    #: Wall-clock seconds the store took.
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """The object was created by this call."""
+        return self.error is None
+
+    @property
+    def already_exists(self) -> bool:
+        """The id was taken (``FileExistsError``); the stored object is untouched."""
+        return isinstance(self.error, FileExistsError)
+
+
+async def store_many(
+    backend: ArtifactBackend,
+    items: Iterable[Item] | AsyncIterable[Item],
+    *,
+    concurrency: int = 64,
+    progress: bool = False,
+) -> list[StoreOutcome]:
+    """Store every ``(opaque_id, data)`` of ``items`` with at most ``concurrency``
+    stores in flight; return one outcome per item, in input order.
+
+    Items are pulled as workers free up, so a generator of a million items is
+    never materialized and no task is created per item: ``concurrency`` workers
+    share one iterator. One item's failure (a taken id, a bad id, an outage) is
+    recorded in its outcome and does not stop the others. Cancelling the call
+    cancels the stores in flight and raises ``CancelledError``; stores already
+    finished stay stored. ``progress=True`` shows a tqdm bar on stderr (the
+    ``progress`` extra).
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    bar = _progress_bar() if progress else None
+    source = _numbered(items)
+    outcomes: dict[int, StoreOutcome] = {}
+    # A lock only for async sources: pulling from them awaits, and two workers
+    # must not be inside one async generator at once.
+    pull_lock = asyncio.Lock()
+
+    async def worker() -> None:
+        while True:
+            async with pull_lock:
+                try:
+                    index, (opaque_id, data) = await anext(source)
+                except StopAsyncIteration:
+                    return
+            started = time.perf_counter()
+            error: Exception | None = None
+            try:
+                await backend.store(opaque_id, data)
+            except Exception as exc:  # recorded per item, by design
+                error = exc
+            outcomes[index] = StoreOutcome(opaque_id, error, time.perf_counter() - started)
+            if bar is not None:
+                bar.update(1)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(concurrency):
+                group.create_task(worker())
+    except BaseExceptionGroup as failed:
+        # Store errors are recorded per item, so only the caller's own iterator
+        # can fail a worker: surface its exception as itself, not in a group.
+        raise failed.exceptions[0] from None
+    finally:
+        await source.aclose()
+        if bar is not None:
+            bar.close()
+    return [outcomes[i] for i in range(len(outcomes))]
+
+
+async def _numbered(
+    items: Iterable[Item] | AsyncIterable[Item],
+) -> AsyncGenerator[tuple[int, Item], None]:
+    index = 0
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield index, item
+            index += 1
+    else:
+        for item in items:
+            yield index, item
+            index += 1
+
+
+def _progress_bar() -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError as exc:
+        raise MissingDependency(
+            "store_many(progress=True) needs tqdm: pip install 'eden-storage-async[progress]'"
+        ) from exc
+    return tqdm(unit="obj", desc="store_many", leave=False)
