@@ -53,7 +53,7 @@ async def _run(args: argparse.Namespace, s3: Any, gcs: Any, file_root: Path) -> 
     from tests.servers import create_gcs_bucket
     from tqdm import tqdm
 
-    cells = plan_cells(args.quick)
+    cells = [c for c in plan_cells(args.quick) if c.target in args.targets]
     run_tag = os.urandom(4).hex()
     clients_per_target = {"s3": 3, "gcs": 2, "file": 2}
     results = []
@@ -119,6 +119,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="headline cells only, < 2 min")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per cell")
     parser.add_argument("--out", default="bench-results", help="directory for the results")
+    parser.add_argument(
+        "--targets",
+        default="s3,gcs,file",
+        type=lambda v: [t for t in v.split(",") if t],
+        help="comma-separated subset of s3,gcs,file (default: all three)",
+    )
     args = parser.parse_args()
     if args.rounds is None:
         args.rounds = 3 if args.quick else 5
