@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -448,3 +448,40 @@ async def test_default_chain_token_is_sent_with_read_write_scope_and_never_shown
     for text in shown:
         assert scripted.token_value not in text
         assert private_key not in text
+
+
+# --- store_stream's resumable path: the 412s the emulator cannot produce ----
+
+
+async def test_412_at_streamed_resumable_initiation_is_already_exists(
+    scripted: ScriptedGcs,
+) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.put_object(f"unit/{opaque_id}", b"theirs")
+    touched_after_head = False
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal touched_after_head
+        yield b"x" * (_SMALL_THRESHOLD + 1)
+        touched_after_head = True
+        yield b"more"
+
+    async with _backend(scripted, resumable_threshold=_SMALL_THRESHOLD) as backend:
+        with pytest.raises(AlreadyExists):
+            await backend.store_stream(opaque_id, chunks())
+        assert await backend.load(opaque_id) == b"theirs"
+    assert scripted.calls[0][1]["ifGenerationMatch"] == "0"
+    assert scripted.count("put") == 0
+    assert not touched_after_head
+
+
+async def test_412_at_the_streamed_final_piece_for_a_racers_object_is_already_exists(
+    scripted: ScriptedGcs,
+) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.script("put", "racer")
+    async with _backend(scripted, resumable_threshold=_SMALL_THRESHOLD) as backend:
+        with pytest.raises(AlreadyExists):
+            await backend.store_stream(opaque_id, [b"y" * (_SMALL_THRESHOLD + 1)])
+        assert await backend.load(opaque_id) == b"racer's bytes"
+    assert scripted.count("metadata") == 1

@@ -481,3 +481,121 @@ async def test_concurrent_first_uses_build_one_client(monkeypatch: pytest.Monkey
         await asyncio.gather(*(backend.store(mint_opaque_id(), b"x") for _ in range(50)))
     assert len(built) == 1
     assert len(built[0].calls_to("put_object")) == 50
+
+
+# --- store_stream: CompleteMultipartUpload's 409 and the abort ---------------
+
+_MIB = 1024 * 1024
+
+
+class MultipartFake(FakeS3Client):
+    """Multipart calls always succeed, except ``complete_multipart_upload``, which is scripted."""
+
+    def __init__(self, *, complete: list[Reply]) -> None:
+        super().__init__()
+        self.scripts["complete_multipart_upload"] = list(complete)
+
+    async def create_multipart_upload(self, **kwargs: Any) -> Mapping[str, Any]:
+        self.calls.append(("create_multipart_upload", kwargs))
+        return {"UploadId": f"upload-{len(self.calls_to('create_multipart_upload'))}"}
+
+    async def upload_part(self, **kwargs: Any) -> Mapping[str, Any]:
+        self.calls.append(("upload_part", kwargs))
+        return {"ETag": f"etag-{kwargs['PartNumber']}"}
+
+    async def complete_multipart_upload(self, **kwargs: Any) -> Mapping[str, Any]:
+        return await self._answer("complete_multipart_upload", kwargs)
+
+    async def abort_multipart_upload(self, **kwargs: Any) -> Mapping[str, Any]:
+        self.calls.append(("abort_multipart_upload", kwargs))
+        return {}
+
+
+def _stream_backend(client: MultipartFake) -> S3Backend:
+    return backend_on(client, multipart_threshold=5 * _MIB, part_size=5 * _MIB)
+
+
+async def test_stream_above_the_threshold_completes_with_if_none_match_and_a_nonce() -> None:
+    client = MultipartFake(complete=[{}])
+    async with _stream_backend(client) as backend:
+        await backend.store_stream(mint_opaque_id(), [b"a" * 3 * _MIB] * 4)
+    [create] = client.calls_to("create_multipart_upload")
+    assert set(create["Metadata"]) == {"eden-write-nonce"}
+    sizes = [len(call["Body"]) for call in client.calls_to("upload_part")]
+    assert sizes == [5 * _MIB, 5 * _MIB, 2 * _MIB]
+    [complete] = client.calls_to("complete_multipart_upload")
+    assert complete["IfNoneMatch"] == "*"
+    assert [p["PartNumber"] for p in complete["MultipartUpload"]["Parts"]] == [1, 2, 3]
+    assert client.calls_to("abort_multipart_upload") == []
+    assert client.calls_to("put_object") == []
+
+
+async def test_a_409_at_complete_restarts_the_whole_upload_for_a_list() -> None:
+    client = MultipartFake(complete=[client_error("ConditionalRequestConflict", 409), {}])
+    async with _stream_backend(client) as backend:
+        await backend.store_stream(mint_opaque_id(), [b"a" * 3 * _MIB] * 2)
+    assert len(client.calls_to("create_multipart_upload")) == 2
+    assert len(client.calls_to("upload_part")) == 4
+    [abort] = client.calls_to("abort_multipart_upload")
+    assert abort["UploadId"] == "upload-1"
+
+
+async def test_a_409_at_complete_for_a_one_shot_iterable_is_a_clear_error() -> None:
+    client = MultipartFake(complete=[client_error("ConditionalRequestConflict", 409), {}])
+    async with _stream_backend(client) as backend:
+        with pytest.raises(ConflictRetriesExhausted, match="cannot be sent again"):
+            await backend.store_stream(mint_opaque_id(), iter([b"a" * 3 * _MIB] * 2))
+    assert len(client.calls_to("create_multipart_upload")) == 1
+    assert len(client.calls_to("abort_multipart_upload")) == 1
+
+
+async def test_a_409_at_complete_past_the_bound_raises_conflict_retries_exhausted() -> None:
+    client = MultipartFake(complete=[client_error("ConditionalRequestConflict", 409)] * 4)
+    async with _stream_backend(client) as backend:
+        with pytest.raises(ConflictRetriesExhausted):
+            await backend.store_stream(mint_opaque_id(), [b"a" * 6 * _MIB])
+    assert len(client.calls_to("create_multipart_upload")) == 4
+    assert len(client.calls_to("abort_multipart_upload")) == 4
+
+
+async def test_a_412_at_complete_is_already_exists_and_the_upload_is_aborted() -> None:
+    client = MultipartFake(complete=[client_error("PreconditionFailed", 412)])
+    client.scripts["head_object"] = [
+        {"Metadata": {"eden-write-nonce": "someone-else"}, "ContentLength": 6 * _MIB}
+    ]
+    async with _stream_backend(client) as backend:
+        with pytest.raises(AlreadyExists):
+            await backend.store_stream(mint_opaque_id(), [b"a" * 6 * _MIB])
+    assert len(client.calls_to("abort_multipart_upload")) == 1
+
+
+async def test_a_412_at_complete_on_our_own_nonce_is_success() -> None:
+    # A Complete whose reply was lost and which botocore re-sent: the first landed.
+    def ours(fake: FakeS3Client) -> Mapping[str, Any]:
+        sent = fake.calls_to("create_multipart_upload")[0]["Metadata"]["eden-write-nonce"]
+        return {"Metadata": {"eden-write-nonce": sent}, "ContentLength": 6 * _MIB}
+
+    client = MultipartFake(complete=[client_error("PreconditionFailed", 412)])
+    client.scripts["head_object"] = [ours]
+    async with _stream_backend(client) as backend:
+        await backend.store_stream(mint_opaque_id(), [b"a" * 6 * _MIB])
+
+
+@pytest.mark.parametrize("size", [4 * _MIB, 5 * _MIB])
+async def test_a_stream_at_or_under_the_threshold_is_one_put_object(size: int) -> None:
+    client = MultipartFake(complete=[])
+    client.scripts["put_object"] = [{}]
+    async with _stream_backend(client) as backend:
+        await backend.store_stream(mint_opaque_id(), [b"a" * size])
+    [put] = client.calls_to("put_object")
+    assert len(put["Body"]) == size
+    assert put["IfNoneMatch"] == "*"
+    assert client.calls_to("create_multipart_upload") == []
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"part_size": 5 * _MIB - 1}, {"multipart_threshold": -1}], ids=repr
+)
+def test_bad_stream_settings_raise_config_error(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        S3Backend(bucket="b", **kwargs)

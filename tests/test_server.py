@@ -14,7 +14,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
 
@@ -56,6 +57,15 @@ class RecordingBackend:
     async def load(self, opaque_id: str) -> bytes:
         return await self.inner.load(opaque_id)
 
+    async def store_stream(
+        self, opaque_id: str, chunks: AsyncIterable[Payload] | Iterable[Payload]
+    ) -> None:
+        self.stored.append(opaque_id)
+        await self.inner.store_stream(opaque_id, chunks)
+
+    def load_stream(self, opaque_id: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        return self.inner.load_stream(opaque_id)
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 
@@ -81,6 +91,14 @@ class FailingBackend:
         raise self.error
 
     async def load(self, opaque_id: str) -> bytes:
+        raise self.error
+
+    async def store_stream(
+        self, opaque_id: str, chunks: AsyncIterable[Payload] | Iterable[Payload]
+    ) -> None:
+        raise self.error
+
+    def load_stream(self, opaque_id: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         raise self.error
 
     async def aclose(self) -> None:

@@ -7,12 +7,16 @@ checks first, so no backend can forget them and no bad id ever reaches I/O.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
 
 from ._errors import BackendClosed
 from ._ids import Payload, as_payload, validate_opaque_id
+from ._stream import Chunks, ChunkSource, check_chunks
 
 __all__ = ["BackendBase"]
 
@@ -53,6 +57,44 @@ class BackendBase(ABC):
         self._inflight += 1
         try:
             return await self._load(opaque_id)
+        finally:
+            self._done()
+
+    async def store_stream(self, opaque_id: str, chunks: Chunks) -> None:
+        """Create ``opaque_id`` from ``chunks``, a sync or async iterable of bytes-like chunks.
+
+        The same contract as ``store``: ``ValueError`` for a malformed id before
+        ``chunks`` is touched, ``FileExistsError`` if the id is taken, and
+        nothing is published unless the whole stream is, whatever fails or is
+        cancelled (an exception from ``chunks`` itself included).
+        """
+        validate_opaque_id(opaque_id)
+        check_chunks(chunks)
+        self._check_open()
+        self._inflight += 1
+        try:
+            await self._store_stream(opaque_id, ChunkSource(chunks))
+        finally:
+            self._done()
+
+    def load_stream(self, opaque_id: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """``async with backend.load_stream(id) as chunks: async for chunk in chunks: ...``
+
+        A malformed id raises ``ValueError`` here; entering raises ``NotFound``
+        when the object is absent, and the errors of ``load`` otherwise. The
+        operation counts as under way until the block exits, so ``aclose``
+        waits for it.
+        """
+        validate_opaque_id(opaque_id)
+        return self._counted_load_stream(opaque_id)
+
+    @contextlib.asynccontextmanager
+    async def _counted_load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        self._check_open()
+        self._inflight += 1
+        try:
+            async with self._load_stream(opaque_id) as chunks:
+                yield chunks
         finally:
             self._done()
 
@@ -97,6 +139,23 @@ class BackendBase(ABC):
     @abstractmethod
     async def _load(self, opaque_id: str) -> bytes:
         """Read a validated id."""
+
+    async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
+        """Default: gather the whole stream, then ``_store`` it. Backends that can
+        write as the chunks arrive override this to keep memory bounded."""
+        joined = b"".join([bytes(chunk) async for chunk in source])
+        await self._store(opaque_id, memoryview(joined))
+
+    @contextlib.asynccontextmanager
+    async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Default: ``_load`` the whole object on entering, then hand it out as one chunk."""
+        payload = await self._load(opaque_id)
+
+        async def one_chunk() -> AsyncIterator[bytes]:
+            if payload:
+                yield payload
+
+        yield one_chunk()
 
     async def _aclose(self) -> None:  # noqa: B027 - an optional hook, not abstract
         """Release resources; called once. Backends holding none need not override."""

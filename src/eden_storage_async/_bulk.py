@@ -11,6 +11,7 @@ from typing import Any
 from ._errors import MissingDependency
 from ._ids import Payload
 from ._protocol import ArtifactBackend
+from ._stream import aiterate
 
 __all__ = ["StoreOutcome", "store_many"]
 
@@ -101,14 +102,9 @@ async def _numbered(
     items: Iterable[Item] | AsyncIterable[Item],
 ) -> AsyncGenerator[tuple[int, Item], None]:
     index = 0
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield index, item
-            index += 1
-    else:
-        for item in items:
-            yield index, item
-            index += 1
+    async for item in aiterate(items):
+        yield index, item
+        index += 1
 
 
 def _progress_bar() -> Any:

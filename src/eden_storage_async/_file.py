@@ -16,6 +16,7 @@ leaves either the whole object or nothing, and never a temp file.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -23,6 +24,7 @@ import secrets
 import socket
 import stat
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from ._base import BackendBase
@@ -34,7 +36,8 @@ from ._errors import (
     NotFound,
     UnsafeFileType,
 )
-from ._settle import run_to_completion
+from ._settle import run_to_completion, settle
+from ._stream import ChunkSource
 
 __all__ = ["FileArtifactBackend"]
 
@@ -47,6 +50,8 @@ _TMP_PREFIX = ".eden-tmp."
 _STALE_AFTER_S = 3600.0
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# load_stream reads this much per thread hop.
+_READ_CHUNK = 1024 * 1024
 
 
 class FileArtifactBackend(BackendBase):
@@ -84,8 +89,101 @@ class FileArtifactBackend(BackendBase):
     async def _load(self, opaque_id: str) -> bytes:
         return await run_to_completion(self._read, opaque_id)
 
+    async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
+        # One thread hop per chunk. Each hop runs to completion, and any failure
+        # or cancellation between hops (the caller's iterable included) lands in
+        # the except below, which removes the temp file before re-raising.
+        tmp_name = self._tmp_tag + secrets.token_hex(8)
+        opening = asyncio.get_running_loop().run_in_executor(None, self._create_temp, tmp_name)
+        try:
+            fd = await settle(opening)
+        except asyncio.CancelledError:
+            # Cancelled while the thread created the file: it exists now, so remove it.
+            if not opening.cancelled() and opening.exception() is None:
+                await run_to_completion(self._discard, opening.result(), tmp_name)
+            raise
+        chunks = aiter(source)
+        try:
+            async for chunk in chunks:
+                await run_to_completion(self._write_chunk, fd, chunk, opaque_id)
+        except BaseException:
+            await run_to_completion(self._discard, fd, tmp_name)
+            raise
+        finally:
+            await chunks.aclose()
+        await run_to_completion(self._publish_stream, fd, tmp_name, opaque_id)
+
+    @contextlib.asynccontextmanager
+    async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        fd = await run_to_completion(self._open_for_read, opaque_id)
+        try:
+            yield self._read_chunks(fd, opaque_id)
+        finally:
+            # The close is quick, but under a cancellation it must still happen.
+            await asyncio.shield(asyncio.to_thread(os.close, fd))
+
+    async def _read_chunks(self, fd: int, opaque_id: str) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await run_to_completion(self._read_chunk, fd, opaque_id)
+            if not chunk:
+                return
+            yield chunk
+
     async def _aclose(self) -> None:
         os.close(self._dir_fd)
+
+    def _create_temp(self, tmp_name: str) -> int:
+        try:
+            return os.open(
+                tmp_name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC,
+                0o644,
+                dir_fd=self._dir_fd,
+            )
+        except OSError as exc:
+            raise _translate(exc, f"cannot create a temp file in {str(self._root)!r}") from exc
+
+    def _write_chunk(self, fd: int, chunk: memoryview, opaque_id: str) -> None:
+        try:
+            written = 0
+            while written < len(chunk):
+                written += os.write(fd, chunk[written:])
+        except OSError as exc:
+            raise _translate(exc, f"cannot store artifact {opaque_id}") from exc
+
+    def _discard(self, fd: int, tmp_name: str) -> None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name, dir_fd=self._dir_fd)
+
+    def _publish_stream(self, fd: int, tmp_name: str, opaque_id: str) -> None:
+        dir_fd = self._dir_fd
+        try:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp_name, opaque_id, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except FileExistsError:
+                raise AlreadyExists(
+                    f"artifact {opaque_id} already exists in {str(self._root)!r}"
+                ) from None
+            os.fsync(dir_fd)
+        except AlreadyExists:
+            raise
+        except OSError as exc:
+            raise _translate(exc, f"cannot store artifact {opaque_id}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name, dir_fd=dir_fd)
+
+    def _read_chunk(self, fd: int, opaque_id: str) -> bytes:
+        try:
+            return os.read(fd, _READ_CHUNK)
+        except OSError as exc:
+            raise _translate(exc, f"cannot read artifact {opaque_id}") from exc
 
     def _write_and_publish(self, tmp_name: str, opaque_id: str, data: memoryview) -> None:
         dir_fd = self._dir_fd
@@ -124,6 +222,15 @@ class FileArtifactBackend(BackendBase):
                 os.unlink(tmp_name, dir_fd=dir_fd)
 
     def _read(self, opaque_id: str) -> bytes:
+        fd = self._open_for_read(opaque_id)
+        try:
+            with open(fd, "rb", closefd=False) as stream:
+                return stream.read()
+        finally:
+            os.close(fd)
+
+    def _open_for_read(self, opaque_id: str) -> int:
+        """An fd on the regular file ``opaque_id``; never a symlink, FIFO or device."""
         try:
             # O_NONBLOCK: opening a FIFO planted at the path must not hang the
             # thread waiting for a writer; it has no effect on regular files.
@@ -145,10 +252,10 @@ class FileArtifactBackend(BackendBase):
                 raise UnsafeFileType(
                     f"refusing to read artifact {opaque_id}: it is not a regular file"
                 )
-            with open(fd, "rb", closefd=False) as stream:
-                return stream.read()
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        return fd
 
 
 def _translate(exc: OSError, what: str) -> BackendError:

@@ -14,11 +14,12 @@ base package imports without the ``gcs`` extra.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
@@ -32,6 +33,7 @@ from ._gcs_config import (
     without_userinfo,
 )
 from ._retry import Backoff, retrying
+from ._stream import ChunkSource
 
 if TYPE_CHECKING:
     import aiohttp
@@ -188,6 +190,66 @@ class GcsBackend(BackendBase):
             f"GcsBackend: cannot load artifact {opaque_id} from {self._url(name)}",
         )
 
+    async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
+        import aiohttp
+
+        from ._gcs_errors import status_of
+
+        chunks = aiter(source)
+        try:
+            head = bytearray()
+            async for chunk in chunks:
+                head += chunk
+                if len(head) > self._resumable_threshold:
+                    break
+            else:
+                # Small enough to hold: the single-request upload, with its retries.
+                await self._store(opaque_id, memoryview(head))
+                return
+            client = await self._ensure_client()
+            name = self.object_name(opaque_id)
+            nonce = secrets.token_hex(16)
+            async with self._slots:
+                # Not retried: the chunks already sent cannot be asked for again.
+                try:
+                    await client.upload_stream(name, head, chunks, nonce)
+                    return
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    # Only the wire's failures: the caller's own chunks may
+                    # raise anything, and that propagates as it is.
+                    failure = exc
+                if status_of(failure) == 412:
+                    await self._resolve_conflict(client, opaque_id, name, nonce, failure)
+                    return
+        finally:
+            await chunks.aclose()
+        if status_of(failure) == 404:
+            raise BucketNotFound(
+                f"GcsBackend: cannot store artifact {opaque_id}: "
+                f"bucket {self._bucket!r} does not exist"
+            ) from _scrubbed(client, failure)
+        _raise(
+            client, failure, f"GcsBackend: cannot store artifact {opaque_id} at {self._url(name)}"
+        )
+
+    @contextlib.asynccontextmanager
+    async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        from ._gcs_errors import status_of
+
+        client = await self._ensure_client()
+        name = self.object_name(opaque_id)
+        what = f"GcsBackend: cannot load artifact {opaque_id} from {self._url(name)}"
+        async with self._slots:
+            opened = await self._call(lambda: client.download_stream(name))
+            if isinstance(opened, _Failed):
+                if status_of(opened.exc) == 404:
+                    await self._raise_absent(client, opaque_id, name, opened.exc)
+                _raise(client, opened.exc, what)
+            try:
+                yield _media_chunks(client, opened, what)
+            finally:
+                opened.release()
+
     async def _aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
@@ -282,6 +344,23 @@ class _Failed:
     """The final failure of a retried call."""
 
     exc: Exception
+
+
+async def _media_chunks(
+    client: GcsClient, resp: aiohttp.ClientResponse, what: str
+) -> AsyncIterator[bytes]:
+    """The body of an open download in pieces of up to 1 MiB, errors translated."""
+    while True:
+        try:
+            chunk = await resp.content.read(1024 * 1024)
+        except Exception as exc:
+            failure = exc
+        else:
+            if not chunk:
+                return
+            yield chunk
+            continue
+        _raise(client, failure, what)
 
 
 def _scrubbed(client: GcsClient, exc: Exception) -> BaseException:

@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from gcloud.aio import auth, storage
@@ -30,7 +32,10 @@ from ._settle import settle
 _Storage: Any = storage.Storage
 _Token: Any = auth.Token
 
-__all__ = ["NONCE_KEY", "GcsClient", "Timeouts", "open_client"]
+__all__ = ["NONCE_KEY", "STREAM_PIECE", "GcsClient", "Timeouts", "open_client"]
+
+# A 308's Range header: the bytes the service holds, "bytes=0-N".
+_RANGE = re.compile(r"bytes=0-(\d+)")
 
 # Custom metadata written with every object: a random value per store call, so
 # after a 412 the backend can tell "our own write landed, its reply was lost"
@@ -42,6 +47,11 @@ _SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
 _CONTENT_TYPE = "application/octet-stream"
 # aiohttp reads a BytesIO in 64 KiB chunks; the same for the zero-copy stream.
 _CHUNK = 64 * 1024
+# A streamed resumable upload sends the body in pieces of this size: GCS wants
+# every piece but the last to be a multiple of 256 KiB, and holding one piece
+# at a time is what bounds store_stream's memory.
+STREAM_PIECE = 8 * 1024 * 1024
+_GRANULE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,7 @@ class GcsClient:
         self._token: Any = token
         self._timeouts = timeouts
         self._upload_url = f"{api_root}/upload/storage/v1/b/{bucket}/o"
+        self._object_url = f"{api_root}/storage/v1/b/{bucket}/o"
         self._storage: Any = _Storage(
             session=session,
             api_root=api_root,
@@ -135,6 +146,111 @@ class GcsClient:
             timeout=self._timeouts.upload(len(data)),
         )
 
+    async def upload_stream(
+        self,
+        name: str,
+        head: bytearray,
+        rest: AsyncIterator[memoryview],
+        nonce: str,
+        *,
+        piece: int = STREAM_PIECE,
+    ) -> int:
+        """Create ``name`` from ``head`` then ``rest`` with one resumable upload of
+        unknown length; return its size. ``ifGenerationMatch=0`` rides on the
+        initiating request, so the final piece answers 412 if the name is taken.
+
+        Nothing is visible before the final piece is accepted. On any failure
+        or cancellation before then, the session is cancelled (DELETE).
+        """
+        if piece <= 0 or piece % _GRANULE:
+            raise ValueError("piece must be a positive multiple of 256 KiB")
+        session_uri = await self._initiate(name, nonce, size=None)
+        offset = 0
+        buffer = head
+        try:
+            done = False
+            while not done:
+                # Strictly more than a piece, so a non-empty last piece always
+                # remains: it is the one that carries the total and commits.
+                while len(buffer) <= piece:
+                    chunk = await anext(rest, None)
+                    if chunk is None:
+                        done = True
+                        break
+                    buffer += chunk
+                if done:
+                    break
+                body = bytes(buffer[:piece])
+                del buffer[:piece]
+                kept = await self._put_piece(session_uri, body, offset, total=None)
+                if kept <= offset:
+                    raise aiohttp.ClientPayloadError(
+                        f"resumable upload made no progress at byte {offset}"
+                    )
+                if kept < offset + len(body):
+                    # The service kept fewer bytes than sent: send the rest again.
+                    buffer[0:0] = body[kept - offset :]
+                offset = kept
+            total = offset + len(buffer)
+            body = bytes(buffer)
+            buffer.clear()
+            # The commit point: once on the wire it may land whatever the
+            # caller does, so a cancellation waits for its answer.
+            await settle(self._put_piece(session_uri, body, offset, total=total))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await settle(self._cancel_session(session_uri))
+            raise
+        return total
+
+    async def _put_piece(
+        self, session_uri: str, body: bytes, offset: int, total: int | None
+    ) -> int:
+        """PUT one piece; return how many bytes the service holds now."""
+        last = offset + len(body) - 1
+        size = "*" if total is None else str(total)
+        content_range = f"bytes {offset}-{last}/{size}" if body else f"bytes */{size}"
+        async with self._session.put(
+            session_uri,
+            # Sliced, as the one-shot resumable PUT does: aiohttp warns (an error
+            # under the test suite) that one large bytes body holds up the loop.
+            data=_chunks(memoryview(body)),
+            headers={
+                "Content-Type": _CONTENT_TYPE,
+                "Content-Length": str(len(body)),
+                "Content-Range": content_range,
+            },
+            timeout=self._timeouts.upload(len(body)),
+            # 308 is GCS's "Resume Incomplete" here, not a redirect.
+            allow_redirects=False,
+        ) as resp:
+            if resp.status == 308:
+                await resp.read()
+                kept = _RANGE.fullmatch(resp.headers.get("Range", ""))
+                return int(kept.group(1)) + 1 if kept else 0
+            await _raise_for_status(resp)
+            await resp.read()
+        return offset + len(body)
+
+    async def _cancel_session(self, session_uri: str) -> None:
+        async with self._session.delete(session_uri, timeout=self._timeouts.small()) as resp:
+            await resp.read()
+
+    async def download_stream(self, name: str) -> aiohttp.ClientResponse:
+        """The open media download of ``name``; the caller reads and releases it."""
+        resp = await self._session.get(
+            f"{self._object_url}/{quote(name, safe='')}",
+            params={"alt": "media"},
+            headers=await self._auth_headers(),
+            timeout=self._timeouts.download(),
+        )
+        if resp.status >= 400:
+            try:
+                await _raise_for_status(resp)
+            finally:
+                resp.release()
+        return resp
+
     async def download(self, name: str) -> bytes:
         """The bytes of ``name``."""
         data = await self._storage.download(
@@ -176,23 +292,7 @@ class GcsClient:
             await self._session.close()
 
     async def _upload_resumable(self, name: str, data: memoryview, nonce: str) -> None:
-        # https://cloud.google.com/storage/docs/performing-resumable-uploads
-        headers = {
-            "Content-Type": "application/json; charset=UTF-8",
-            "X-Upload-Content-Type": _CONTENT_TYPE,
-            "X-Upload-Content-Length": str(len(data)),
-            **(await self._auth_headers()),
-        }
-        resource = {"name": name, "contentType": _CONTENT_TYPE, "metadata": {NONCE_KEY: nonce}}
-        async with self._session.post(
-            self._upload_url,
-            params={"uploadType": "resumable", "name": name, "ifGenerationMatch": "0"},
-            data=json.dumps(resource),
-            headers=headers,
-            timeout=self._timeouts.small(),
-        ) as resp:
-            await _raise_for_status(resp)
-            session_uri = resp.headers["Location"]
+        session_uri = await self._initiate(name, nonce, size=len(data))
         # One PUT, not retried here: the backend retries the whole store, and a
         # 412 comes straight back to it. No Authorization header: the session
         # URI is the credential, and it may name another host than api_root.
@@ -204,6 +304,28 @@ class GcsClient:
         ) as resp:
             await _raise_for_status(resp)
             await resp.read()
+
+    async def _initiate(self, name: str, nonce: str, *, size: int | None) -> str:
+        """Start a resumable upload with ``ifGenerationMatch=0``; return its session URI."""
+        # https://cloud.google.com/storage/docs/performing-resumable-uploads
+        headers = {
+            "Content-Type": "application/json; charset=UTF-8",
+            "X-Upload-Content-Type": _CONTENT_TYPE,
+            **(await self._auth_headers()),
+        }
+        if size is not None:
+            headers["X-Upload-Content-Length"] = str(size)
+        resource = {"name": name, "contentType": _CONTENT_TYPE, "metadata": {NONCE_KEY: nonce}}
+        async with self._session.post(
+            self._upload_url,
+            params={"uploadType": "resumable", "name": name, "ifGenerationMatch": "0"},
+            data=json.dumps(resource),
+            headers=headers,
+            timeout=self._timeouts.small(),
+        ) as resp:
+            await _raise_for_status(resp)
+            location: str = resp.headers["Location"]
+        return location
 
     async def _auth_headers(self) -> dict[str, str]:
         if self._token is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
@@ -22,6 +24,8 @@ class ArtifactBackend(Protocol):
     * ``load`` raises ``NotFound`` only when the object is absent.
     * A malformed id raises ``ValueError`` before any I/O.
     * No partial object is ever visible, whatever fails or is cancelled.
+    * ``store_stream`` and ``load_stream`` keep the same contract for artifacts
+      too large to hold in memory.
     * ``aclose`` releases every resource; ``async with`` calls it.
     """
 
@@ -31,6 +35,16 @@ class ArtifactBackend(Protocol):
 
     async def load(self, opaque_id: str) -> bytes:
         """Return the bytes of ``opaque_id``; raise ``NotFound`` if it is absent."""
+        ...
+
+    async def store_stream(
+        self, opaque_id: str, chunks: AsyncIterable[Payload] | Iterable[Payload]
+    ) -> None:
+        """Create ``opaque_id`` from ``chunks``, or raise; nothing is visible unless all is."""
+        ...
+
+    def load_stream(self, opaque_id: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """``async with`` it for the chunks of ``opaque_id``; entering raises ``NotFound``."""
         ...
 
     async def aclose(self) -> None:

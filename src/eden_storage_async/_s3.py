@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from ._base import BackendBase
-from ._errors import BackendError, ConfigError, MissingDependency
+from ._errors import BackendError, ConfigError, ConflictRetriesExhausted, MissingDependency
 from ._retry import Backoff, retrying
 from ._s3_errors import (
     LOAD_CODES,
@@ -26,6 +26,8 @@ from ._s3_errors import (
     is_conditional_conflict,
     map_s3_errors,
 )
+from ._s3_stream import MIN_PART_SIZE, CompleteConflict, Tally, upload_multipart
+from ._stream import ChunkSource
 
 __all__ = ["S3Backend", "S3Client"]
 
@@ -37,10 +39,20 @@ _NONCE_KEY = "eden-write-nonce"
 # attempts over at most ~0.35 s of jittered sleep, then ConflictRetriesExhausted.
 _CONFLICT_BACKOFF = Backoff(attempts=4, base_s=0.05, cap_s=1.0)
 _DEFAULT_MAX_CONCURRENCY = 64
+# store_stream buffers up to this much before switching to a multipart upload,
+# whose parts are this size; load_stream reads the body in pieces of 1 MiB.
+_MULTIPART_THRESHOLD = 8 * 1024 * 1024
+_PART_SIZE = 8 * 1024 * 1024
+_READ_CHUNK = 1024 * 1024
 
 
 class S3Client(Protocol):
-    """The three calls ``S3Backend`` makes; an aiobotocore S3 client has them."""
+    """The calls ``S3Backend`` makes; an aiobotocore S3 client has them.
+
+    ``store_stream`` above the multipart threshold also calls
+    ``create_multipart_upload``, ``upload_part``, ``complete_multipart_upload``
+    and ``abort_multipart_upload``.
+    """
 
     async def put_object(self, **kwargs: Any) -> Mapping[str, Any]:
         """PutObject."""
@@ -128,6 +140,8 @@ class S3Backend(BackendBase):
         client: S3Client | None = None,
         max_concurrency: int = _DEFAULT_MAX_CONCURRENCY,
         conflict_backoff: Backoff = _CONFLICT_BACKOFF,
+        multipart_threshold: int = _MULTIPART_THRESHOLD,
+        part_size: int = _PART_SIZE,
     ) -> None:
         if not isinstance(bucket, str) or not bucket or "/" in bucket:
             raise ConfigError(f"bucket must be a non-empty name without '/', got {bucket!r}")
@@ -135,6 +149,12 @@ class S3Backend(BackendBase):
             raise ConfigError(f"prefix must be a str, got {prefix!r}")
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
+        if not isinstance(part_size, int) or part_size < MIN_PART_SIZE:
+            raise ConfigError(f"part_size must be an int of at least 5 MiB, got {part_size!r}")
+        if not isinstance(multipart_threshold, int) or multipart_threshold < 0:
+            raise ConfigError(
+                f"multipart_threshold must be a non-negative int, got {multipart_threshold!r}"
+            )
         if endpoint_url is not None and (urlsplit(endpoint_url).username is not None):
             raise ConfigError(
                 "endpoint_url must not hold user info; credentials come from the default chain"
@@ -147,6 +167,8 @@ class S3Backend(BackendBase):
         self._endpoint_url = endpoint_url
         self._max_concurrency = max_concurrency
         self._conflict_backoff = conflict_backoff
+        self._multipart_threshold = multipart_threshold
+        self._part_size = part_size
         self._client: S3Client | None = client
         # The lock serialises only the first use, when many tasks may race to
         # build the one client; later calls never touch it.
@@ -284,5 +306,79 @@ class S3Backend(BackendBase):
                 payload: bytes = await stream.read()
         return payload
 
+    async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
+        key = self._key(opaque_id)
+        what = f"cannot store artifact {opaque_id} at s3://{self._bucket}/{key}"
+        attempt = 0
+        while True:
+            attempt += 1
+            chunks = aiter(source)
+            try:
+                head = bytearray()
+                async for chunk in chunks:
+                    head += chunk
+                    if len(head) > self._multipart_threshold:
+                        break
+                else:
+                    # The whole stream fits under the threshold: one PutObject.
+                    await self._store(opaque_id, memoryview(head))
+                    return
+                nonce = secrets.token_hex(16)
+                tally = Tally()
+                with map_s3_errors(what, STORE_CODES):
+                    client = await self._get_client()
+                    try:
+                        await upload_multipart(
+                            client,
+                            bucket=self._bucket,
+                            key=key,
+                            metadata={_NONCE_KEY: nonce},
+                            head=head,
+                            rest=chunks,
+                            part_size=self._part_size,
+                            tally=tally,
+                        )
+                        return
+                    except CompleteConflict as conflict:
+                        if not source.replayable:
+                            raise ConflictRetriesExhausted(
+                                f"{what}: CompleteMultipartUpload answered 409"
+                                " ConditionalRequestConflict, and a one-shot chunk iterable"
+                                " cannot be sent again; nothing was written, store again"
+                            ) from conflict.cause
+                        if attempt >= self._conflict_backoff.attempts:
+                            raise conflict.cause from None
+                    except Exception as exc:
+                        taken = error_code(exc) == "PreconditionFailed" or http_status(exc) == 412
+                        if taken and await self._is_this_write(
+                            client, key, nonce, tally.size, what
+                        ):
+                            return
+                        raise
+            finally:
+                await chunks.aclose()
+            # A list or tuple of chunks: the whole upload starts over.
+            await asyncio.sleep(self._conflict_backoff.delay(attempt))
+
+    @contextlib.asynccontextmanager
+    async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        key = self._key(opaque_id)
+        what = f"cannot load artifact {opaque_id} from s3://{self._bucket}/{key}"
+        with map_s3_errors(what, LOAD_CODES):
+            client = await self._get_client()
+            response = await client.get_object(Bucket=self._bucket, Key=key)
+        # Closed on exit, read to the end or not, so the connection is never leaked.
+        async with response["Body"] as stream:
+            yield _body_chunks(stream, what)
+
     async def _aclose(self) -> None:
         await self._owned.aclose()
+
+
+async def _body_chunks(stream: Any, what: str) -> AsyncIterator[bytes]:
+    while True:
+        with map_s3_errors(what, LOAD_CODES):
+            chunk: bytes = await stream.read(_READ_CHUNK)
+        if not chunk:
+            return
+        yield chunk
