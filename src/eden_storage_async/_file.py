@@ -21,9 +21,7 @@ import contextlib
 import errno
 import os
 import secrets
-import socket
 import stat
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -36,18 +34,12 @@ from ._errors import (
     NotFound,
     UnsafeFileType,
 )
+from ._file_sweep import sweep_stale_temp_files, temp_tag
 from ._settle import run_to_completion, settle
 from ._stream import ChunkSource
 
 __all__ = ["FileArtifactBackend"]
 
-# Temp names start with a dot, and an opaque id never does, so the two can
-# never collide. The host and pid let a sweep tell a crashed writer's debris
-# from a live writer's file.
-_TMP_PREFIX = ".eden-tmp."
-# A temp file from another host (shared volume) is only swept when it is this
-# old: no single store takes an hour, so nobody can still be writing it.
-_STALE_AFTER_S = 3600.0
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 # load_stream reads this much per thread hop.
@@ -71,8 +63,8 @@ class FileArtifactBackend(BackendBase):
             self._dir_fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC)
         except OSError as exc:
             raise _translate(exc, f"cannot open artifact root {str(self._root)!r}") from exc
-        self._tmp_tag = f"{_TMP_PREFIX}{socket.gethostname()}.{os.getpid()}."
-        self.swept_temp_files = _sweep_stale_temp_files(self._dir_fd)
+        self._tmp_tag = temp_tag()
+        self.swept_temp_files = sweep_stale_temp_files(self._dir_fd)
 
     @property
     def root(self) -> Path:
@@ -266,43 +258,3 @@ def _translate(exc: OSError, what: str) -> BackendError:
     if isinstance(exc, FileNotFoundError):
         return BucketNotFound(detail)
     return BackendError(detail)
-
-
-def _sweep_stale_temp_files(dir_fd: int) -> int:
-    """Remove temp files whose writer is gone; return how many were removed."""
-    host = socket.gethostname()
-    now = time.time()
-    removed = 0
-    for name in os.listdir(dir_fd):
-        if not name.startswith(_TMP_PREFIX):
-            continue
-        try:
-            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            continue  # its writer finished meanwhile
-        if _writer_is_gone(name[len(_TMP_PREFIX) :], host) or now - st.st_mtime > _STALE_AFTER_S:
-            try:
-                os.unlink(name, dir_fd=dir_fd)
-                removed += 1
-            except FileNotFoundError:
-                pass
-    return removed
-
-
-def _writer_is_gone(tag: str, host: str) -> bool:
-    """True when the temp file's writer was a process on this host that has exited."""
-    # tag is "<host>.<pid>.<random>"; a host name may itself contain dots.
-    writer_host, _, rest = tag.rpartition(".")[0].rpartition(".")
-    pid_text = rest
-    if writer_host != host or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False  # another backend in this very process may be writing it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, owned by someone else
-    return False

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, NamedTuple, Protocol
+from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from ._base import BackendBase
-from ._errors import BackendError, ConfigError, ConflictRetriesExhausted, MissingDependency
+from ._errors import BackendError, ConfigError, ConflictRetriesExhausted
 from ._retry import Backoff, retrying
+from ._s3_client import S3Client, client_config_kwargs, import_sdk, object_body
 from ._s3_errors import (
     LOAD_CODES,
     STORE_CODES,
@@ -31,7 +32,6 @@ from ._stream import ChunkSource
 
 __all__ = ["S3Backend", "S3Client"]
 
-_INSTALL_HINT = "pip install 'eden-storage-async[s3]'"
 # Sent as x-amz-meta-eden-write-nonce: tells our own lost-reply write apart
 # from someone else's object when a retried PutObject answers 412.
 _NONCE_KEY = "eden-write-nonce"
@@ -44,75 +44,6 @@ _DEFAULT_MAX_CONCURRENCY = 64
 _MULTIPART_THRESHOLD = 8 * 1024 * 1024
 _PART_SIZE = 8 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
-
-
-class S3Client(Protocol):
-    """The calls ``S3Backend`` makes; an aiobotocore S3 client has them.
-
-    ``store_stream`` above the multipart threshold also calls
-    ``create_multipart_upload``, ``upload_part``, ``complete_multipart_upload``
-    and ``abort_multipart_upload``.
-    """
-
-    async def put_object(self, **kwargs: Any) -> Mapping[str, Any]:
-        """PutObject."""
-        ...
-
-    async def get_object(self, **kwargs: Any) -> Mapping[str, Any]:
-        """GetObject; the ``Body`` is an async context manager with ``read()``."""
-        ...
-
-    async def head_object(self, **kwargs: Any) -> Mapping[str, Any]:
-        """HeadObject."""
-        ...
-
-
-def _client_config_kwargs(max_concurrency: int) -> dict[str, Any]:
-    """botocore client settings, each chosen from a measurement (see docs/s3.md)."""
-    return {
-        # botocore's default pool of 10 has no wait timeout: the 11th concurrent
-        # caller queues silently. Size it to the concurrency the caller asked for.
-        "max_pool_connections": max_concurrency,
-        # Our three calls always pass well-formed parameters; validating them
-        # cost ~0.05 ms of the ~0.9 ms of client CPU a 4 KiB store takes.
-        "parameter_validation": False,
-        # botocore >= 1.36 otherwise CRC32s every PUT body (~0.5 ms per MiB) and
-        # checks GET bodies on the loop thread; S3 requires neither here.
-        "request_checksum_calculation": "when_required",
-        "response_checksum_validation": "when_required",
-        # Over TLS botocore would SHA-256 every body on the loop (~0.9 ms per MiB)
-        # though TLS already protects it in transit. Plain HTTP always signs.
-        "s3": {"payload_signing_enabled": False},
-    }
-
-
-class _Sdk(NamedTuple):
-    session_cls: Any
-    config_cls: Any
-    add_expect_header: Any
-
-
-def _import_sdk() -> _Sdk:
-    """aiobotocore's session and config classes, or ``MissingDependency`` naming the extra."""
-    try:
-        from aiobotocore.config import AioConfig
-        from aiobotocore.session import AioSession
-        from botocore.handlers import add_expect_header
-    except ImportError as exc:
-        raise MissingDependency(f"S3Backend needs aiobotocore; run: {_INSTALL_HINT}") from exc
-    return _Sdk(AioSession, AioConfig, add_expect_header)
-
-
-def _object_body(data: memoryview) -> bytes:
-    """The body to send, without a copy when the caller passed a whole ``bytes``.
-
-    Anything mutable is copied once, so a retried request re-sends the same bytes
-    even if the caller changes its buffer meanwhile.
-    """
-    owner = data.obj
-    if type(owner) is bytes and len(owner) == data.nbytes:
-        return owner
-    return data.tobytes()
 
 
 class S3Backend(BackendBase):
@@ -159,7 +90,7 @@ class S3Backend(BackendBase):
             raise ConfigError(
                 "endpoint_url must not hold user info; credentials come from the default chain"
             )
-        self._sdk = _import_sdk()
+        self._sdk = import_sdk()
         self._bucket = bucket
         self._region = region
         # Slashes at either end would give keys like "/x" or "a//x".
@@ -212,7 +143,7 @@ class S3Backend(BackendBase):
             "s3",
             region_name=region,
             endpoint_url=self._endpoint_url,
-            config=self._sdk.config_cls(**_client_config_kwargs(self._max_concurrency)),
+            config=self._sdk.config_cls(**client_config_kwargs(self._max_concurrency)),
         )
         client: Any = await self._owned.enter_async_context(context)
         # botocore sends every PutObject with "Expect: 100-continue", so the body
@@ -239,7 +170,7 @@ class S3Backend(BackendBase):
     async def _store(self, opaque_id: str, data: memoryview) -> None:
         key = self._key(opaque_id)
         what = f"cannot store artifact {opaque_id} at s3://{self._bucket}/{key}"
-        body = _object_body(data)
+        body = object_body(data)
         nonce = secrets.token_hex(16)
         with map_s3_errors(what, STORE_CODES):
             client = await self._get_client()
