@@ -599,3 +599,31 @@ async def test_a_stream_at_or_under_the_threshold_is_one_put_object(size: int) -
 def test_bad_stream_settings_raise_config_error(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         S3Backend(bucket="b", **kwargs)
+
+
+class _SlowPut(FakeS3Client):
+    """A PutObject the server is still answering when the caller cancels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answered = False
+
+    async def put_object(self, **kwargs: Any) -> Mapping[str, Any]:
+        self.calls.append(("put_object", kwargs))
+        await asyncio.sleep(0.05)
+        self.answered = True
+        return {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+
+async def test_a_cancelled_store_waits_for_the_put_in_flight() -> None:
+    """Once the body is on the wire the server may commit it; the cancel must not
+    land before the answer, or a load could see the id absent and the object
+    appear afterwards."""
+    client = _SlowPut()
+    backend = backend_on(client)
+    task = asyncio.create_task(backend.store(mint_opaque_id(), b"data"))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert client.answered

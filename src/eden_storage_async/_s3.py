@@ -28,6 +28,7 @@ from ._s3_errors import (
     map_s3_errors,
 )
 from ._s3_stream import MIN_PART_SIZE, CompleteConflict, Tally, upload_multipart
+from ._settle import settle
 from ._stream import ChunkSource
 
 __all__ = ["S3Backend", "S3Client"]
@@ -176,12 +177,19 @@ class S3Backend(BackendBase):
             client = await self._get_client()
 
             async def put() -> None:
-                await client.put_object(
-                    Bucket=self._bucket,
-                    Key=key,
-                    Body=body,
-                    IfNoneMatch="*",
-                    Metadata={_NONCE_KEY: nonce},
+                # settle: once the body is on the wire the server may commit it
+                # even if we hang up, so a cancel waits for the answer. Without
+                # this, a store cancelled 20 ms in was seen absent by a load and
+                # then published moments later (seen once in a full CI run, on
+                # SeaweedFS). The wait is bounded by botocore's read timeout.
+                await settle(
+                    client.put_object(
+                        Bucket=self._bucket,
+                        Key=key,
+                        Body=body,
+                        IfNoneMatch="*",
+                        Metadata={_NONCE_KEY: nonce},
+                    )
                 )
 
             try:
