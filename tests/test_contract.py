@@ -125,21 +125,10 @@ _CANCEL_POINTS = [("ticks", 0), ("ticks", 1), ("ticks", 3), ("ticks", 10),
                   ("seconds", 0.001), ("seconds", 0.005), ("seconds", 0.02)]  # fmt: skip
 
 
-@pytest.mark.parametrize(("unit", "amount"), _CANCEL_POINTS)
-async def test_cancelled_store_leaves_nothing_or_everything(
-    backend: ArtifactBackend, unit: str, amount: float
+async def _cancel_then_check_nothing_or_everything(
+    backend: ArtifactBackend, task: asyncio.Task[None], opaque_id: str, payload: bytes
 ) -> None:
-    # One store first, so lazily built clients and pools exist and the cancel
-    # lands on the wire (or in the thread), not while a client is being built.
-    await backend.store(mint_opaque_id(), b"warm-up")
-    opaque_id = mint_opaque_id()
-    payload = os.urandom(2 * 1024 * 1024)
-    task = asyncio.create_task(backend.store(opaque_id, payload))
-    if unit == "ticks":
-        for _ in range(int(amount)):
-            await asyncio.sleep(0)
-    else:
-        await asyncio.sleep(amount)
+    """Cancel a store under way; then the id holds all of ``payload`` or nothing."""
     task.cancel()
     try:
         await task
@@ -155,6 +144,24 @@ async def test_cancelled_store_leaves_nothing_or_everything(
         assert await backend.load(opaque_id) == b"after"
     else:
         assert loaded == payload, "a partial object was published"
+
+
+@pytest.mark.parametrize(("unit", "amount"), _CANCEL_POINTS)
+async def test_cancelled_store_leaves_nothing_or_everything(
+    backend: ArtifactBackend, unit: str, amount: float
+) -> None:
+    # One store first, so lazily built clients and pools exist and the cancel
+    # lands on the wire (or in the thread), not while a client is being built.
+    await backend.store(mint_opaque_id(), b"warm-up")
+    opaque_id = mint_opaque_id()
+    payload = os.urandom(2 * 1024 * 1024)
+    task = asyncio.create_task(backend.store(opaque_id, payload))
+    if unit == "ticks":
+        for _ in range(int(amount)):
+            await asyncio.sleep(0)
+    else:
+        await asyncio.sleep(amount)
+    await _cancel_then_check_nothing_or_everything(backend, task, opaque_id, payload)
 
 
 async def test_close_is_clean_and_idempotent(backend: ArtifactBackend) -> None:
@@ -347,20 +354,7 @@ async def test_cancelled_stream_leaves_nothing_or_everything(
         await exhausted.wait()
     else:
         await asyncio.sleep(when)
-    task.cancel()
-    try:
-        await task
-        completed = True
-    except asyncio.CancelledError:
-        completed = False
-    try:
-        loaded = await backend.load(opaque_id)
-    except NotFound:
-        assert not completed, "a store that returned must be loadable"
-        await backend.store_stream(opaque_id, [b"after"])
-        assert await backend.load(opaque_id) == b"after"
-    else:
-        assert loaded == payload, "a partial object was published"
+    await _cancel_then_check_nothing_or_everything(backend, task, opaque_id, payload)
 
 
 async def test_close_waits_for_a_load_stream_under_way(backend: ArtifactBackend) -> None:

@@ -103,7 +103,7 @@ class FileArtifactBackend(BackendBase):
             raise
         finally:
             await chunks.aclose()
-        await run_to_completion(self._publish_stream, fd, tmp_name, opaque_id)
+        await run_to_completion(self._publish, fd, tmp_name, opaque_id)
 
     @contextlib.asynccontextmanager
     async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -149,50 +149,14 @@ class FileArtifactBackend(BackendBase):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name, dir_fd=self._dir_fd)
 
-    def _publish_stream(self, fd: int, tmp_name: str, opaque_id: str) -> None:
+    def _publish(self, fd: int, tmp_name: str, opaque_id: str) -> None:
+        """fsync and close ``fd``, link the temp file to its id, fsync the directory.
+
+        Closes ``fd`` and removes the temp name whatever happens.
+        """
         dir_fd = self._dir_fd
         try:
             try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp_name, opaque_id, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            except FileExistsError:
-                raise AlreadyExists(
-                    f"artifact {opaque_id} already exists in {str(self._root)!r}"
-                ) from None
-            os.fsync(dir_fd)
-        except AlreadyExists:
-            raise
-        except OSError as exc:
-            raise _translate(exc, f"cannot store artifact {opaque_id}") from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name, dir_fd=dir_fd)
-
-    def _read_chunk(self, fd: int, opaque_id: str) -> bytes:
-        try:
-            return os.read(fd, _READ_CHUNK)
-        except OSError as exc:
-            raise _translate(exc, f"cannot read artifact {opaque_id}") from exc
-
-    def _write_and_publish(self, tmp_name: str, opaque_id: str, data: memoryview) -> None:
-        dir_fd = self._dir_fd
-        try:
-            fd = os.open(
-                tmp_name,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC,
-                0o644,
-                dir_fd=dir_fd,
-            )
-        except OSError as exc:
-            raise _translate(exc, f"cannot create a temp file in {str(self._root)!r}") from exc
-        try:
-            try:
-                written = 0
-                while written < len(data):
-                    written += os.write(fd, data[written:])
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -212,6 +176,22 @@ class FileArtifactBackend(BackendBase):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name, dir_fd=dir_fd)
+
+    def _read_chunk(self, fd: int, opaque_id: str) -> bytes:
+        try:
+            return os.read(fd, _READ_CHUNK)
+        except OSError as exc:
+            raise _translate(exc, f"cannot read artifact {opaque_id}") from exc
+
+    def _write_and_publish(self, tmp_name: str, opaque_id: str, data: memoryview) -> None:
+        """A whole store in one thread hop: create the temp file, write, publish."""
+        fd = self._create_temp(tmp_name)
+        try:
+            self._write_chunk(fd, data, opaque_id)
+        except BaseException:
+            self._discard(fd, tmp_name)
+            raise
+        self._publish(fd, tmp_name, opaque_id)
 
     def _read(self, opaque_id: str) -> bytes:
         fd = self._open_for_read(opaque_id)
