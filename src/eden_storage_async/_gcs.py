@@ -33,7 +33,7 @@ from ._gcs_config import (
     without_userinfo,
 )
 from ._retry import Backoff, retrying
-from ._stream import ChunkSource
+from ._stream import ChunkSource, read_head
 
 if TYPE_CHECKING:
     import aiohttp
@@ -197,12 +197,8 @@ class GcsBackend(BackendBase):
 
         chunks = aiter(source)
         try:
-            head = bytearray()
-            async for chunk in chunks:
-                head += chunk
-                if len(head) > self._resumable_threshold:
-                    break
-            else:
+            head, more = await read_head(chunks, self._resumable_threshold)
+            if not more:
                 # Small enough to hold: the single-request upload, with its retries.
                 await self._store(opaque_id, memoryview(head))
                 return

@@ -22,14 +22,14 @@ from ._s3_client import S3Client, client_config_kwargs, import_sdk, object_body
 from ._s3_errors import (
     LOAD_CODES,
     STORE_CODES,
-    error_code,
     http_status,
     is_conditional_conflict,
+    is_precondition_failed,
     map_s3_errors,
 )
 from ._s3_stream import MIN_PART_SIZE, CompleteConflict, Tally, upload_multipart
 from ._settle import settle
-from ._stream import ChunkSource
+from ._stream import ChunkSource, read_head
 
 __all__ = ["S3Backend", "S3Client"]
 
@@ -201,7 +201,7 @@ class S3Backend(BackendBase):
                 # aiohttp itself re-sends a PUT once when its connection drops,
                 # and botocore never counts that. An earlier send may have
                 # created the object and lost its reply.
-                taken = error_code(exc) == "PreconditionFailed" or http_status(exc) == 412
+                taken = is_precondition_failed(exc)
                 if taken and await self._is_this_write(client, key, nonce, len(body), what):
                     return
                 raise
@@ -253,12 +253,8 @@ class S3Backend(BackendBase):
             attempt += 1
             chunks = aiter(source)
             try:
-                head = bytearray()
-                async for chunk in chunks:
-                    head += chunk
-                    if len(head) > self._multipart_threshold:
-                        break
-                else:
+                head, more = await read_head(chunks, self._multipart_threshold)
+                if not more:
                     # The whole stream fits under the threshold: one PutObject.
                     await self._store(opaque_id, memoryview(head))
                     return
@@ -288,7 +284,7 @@ class S3Backend(BackendBase):
                         if attempt >= self._conflict_backoff.attempts:
                             raise conflict.cause from None
                     except Exception as exc:
-                        taken = error_code(exc) == "PreconditionFailed" or http_status(exc) == 412
+                        taken = is_precondition_failed(exc)
                         if taken and await self._is_this_write(
                             client, key, nonce, tally.size, what
                         ):

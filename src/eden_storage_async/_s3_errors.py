@@ -33,6 +33,7 @@ __all__ = [
     "error_code",
     "http_status",
     "is_conditional_conflict",
+    "is_precondition_failed",
     "map_s3_errors",
 ]
 
@@ -91,6 +92,11 @@ def http_status(exc: BaseException) -> int | None:
 def is_conditional_conflict(exc: BaseException) -> bool:
     """True for S3's 409 ``ConditionalRequestConflict``: nothing was written, try again."""
     return error_code(exc) == "ConditionalRequestConflict"
+
+
+def is_precondition_failed(exc: BaseException) -> bool:
+    """True for a 412: the key is taken (by us, if an earlier send's reply was lost)."""
+    return error_code(exc) == "PreconditionFailed" or http_status(exc) == 412
 
 
 def _from_client_error(

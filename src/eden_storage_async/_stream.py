@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from typing import TypeVar
 
 from ._ids import Payload, as_payload
 
-__all__ = ["ChunkSource", "aiterate", "check_chunks"]
+__all__ = ["ChunkSource", "aiterate", "check_chunks", "read_head"]
 
 _T = TypeVar("_T")
 
@@ -22,6 +22,21 @@ async def aiterate(items: AsyncIterable[_T] | Iterable[_T]) -> AsyncGenerator[_T
     else:
         for item in items:
             yield item
+
+
+async def read_head(chunks: AsyncIterator[memoryview], limit: int) -> tuple[bytearray, bool]:
+    """Gather chunks until there are more than ``limit`` bytes or the stream ends.
+
+    Returns the bytes gathered and whether the stream goes on. A stream that
+    ends within ``limit`` can take a backend's single-request path; a longer
+    one continues from ``chunks``, which is left open for the caller.
+    """
+    head = bytearray()
+    async for chunk in chunks:
+        head += chunk
+        if len(head) > limit:
+            return head, True
+    return head, False
 
 
 def check_chunks(chunks: object) -> None:
