@@ -16,7 +16,8 @@ ones a caller already knows how to catch also derive from the builtin::
         ├── PreconditionNotSupported  create-only cannot be enforced (501)
         ├── ConflictRetriesExhausted  409 ConditionalRequestConflict past the bound
         ├── UnsafeFileType            a symlink or non-regular file at the path
-        └── ServiceUnavailable        5xx, throttling or transport failure
+        ├── IntegrityError            bytes do not match their stored CRC32C
+        └── ServiceUnavailable        5xx, throttling, timeout or transport failure
 
 A payload that is not bytes-like raises the builtin ``TypeError``.
 
@@ -33,6 +34,7 @@ __all__ = [
     "BucketNotFound",
     "ConfigError",
     "ConflictRetriesExhausted",
+    "IntegrityError",
     "InvalidOpaqueId",
     "MissingDependency",
     "NotFound",
@@ -97,3 +99,11 @@ class UnsafeFileType(BackendError):
 
 class ServiceUnavailable(BackendError):
     """A transient failure (5xx, throttling, timeout, reset) outlived the retries."""
+
+
+class IntegrityError(BackendError):
+    """Bytes failed their CRC32C check; a load never hands such bytes back.
+
+    On ``store`` it means the service refused a body that arrived damaged, and
+    nothing was written; on ``load`` the object (or its transfer) is corrupt.
+    """

@@ -1,14 +1,19 @@
-"""Bounded retry with capped exponential backoff and full jitter.
+"""Bounded retry with capped exponential backoff, full jitter and a deadline.
 
-Small on purpose: the SDKs already retry transport faults and 5xx themselves;
-this covers the cases they do not (S3's 409 ConditionalRequestConflict, which
-botocore retries in no mode), with a bound so a caller never waits forever.
+Written here rather than taken from tenacity or backoff: the whole policy is
+the 40 lines below, the retry *decision* is always our own narrow error
+classification (a 409 ConditionalRequestConflict, a transient 5xx, a reset),
+and a create-only store needs the nonce check after the loop, which no retry
+library knows about. A dependency would add a second vocabulary for the same
+three numbers. The SDKs' own transport retries stay on where they exist
+(botocore's ``standard`` mode); this loop covers what they do not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,17 +25,26 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, kw_only=True)
 class Backoff:
-    """How often and how long to retry: ``attempts`` in all, the first included."""
+    """How often and how long to retry.
+
+    ``attempts`` counts every try, the first included. ``deadline_s``, when
+    set, bounds the whole loop: no retry starts whose sleep would end past it,
+    so a caller waits at most about ``deadline_s`` plus one attempt's own
+    timeout.
+    """
 
     attempts: int = 4
     base_s: float = 0.05
     cap_s: float = 1.0
+    deadline_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("Backoff.attempts must be at least 1")
         if self.base_s < 0 or self.cap_s < 0:
             raise ValueError("Backoff delays must not be negative")
+        if self.deadline_s is not None and self.deadline_s <= 0:
+            raise ValueError("Backoff.deadline_s must be positive")
 
     def delay(self, retry: int) -> float:
         """Seconds to sleep before retry number ``retry`` (1-based); full jitter
@@ -44,11 +58,12 @@ async def retrying(
     should_retry: Callable[[BaseException], bool],
     backoff: Backoff,
 ) -> _T:
-    """Await ``operation()`` until it succeeds, fails for good, or attempts run out.
+    """Await ``operation()`` until it succeeds, fails for good, or the bound is hit.
 
-    The last exception propagates unchanged when attempts run out, so the
-    caller's own error translation still applies to it.
+    The last exception propagates unchanged when attempts or the deadline run
+    out, so the caller's own error translation still applies to it.
     """
+    started = time.monotonic()
     retry = 0
     while True:
         try:
@@ -57,4 +72,8 @@ async def retrying(
             retry += 1
             if retry >= backoff.attempts or not should_retry(exc):
                 raise
-        await asyncio.sleep(backoff.delay(retry))
+            delay = backoff.delay(retry)
+            deadline = backoff.deadline_s
+            if deadline is not None and time.monotonic() - started + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
