@@ -75,7 +75,7 @@ async def _thread_pool(
     return await asyncio.to_thread(lambda: list(pool.map(timed, ops)))
 
 
-def _ours(name: str, target: str, backend: ArtifactBackend) -> Client:
+def _ours(name: str, target: str, backend: ArtifactBackend, *, ours: bool = True) -> Client:
     async def store(items: Items, concurrency: int) -> list[float]:
         outcomes = await store_many(backend, items, concurrency=concurrency)
         failed = [o for o in outcomes if not o.ok]
@@ -86,7 +86,7 @@ def _ours(name: str, target: str, backend: ArtifactBackend) -> Client:
     async def load(ids: list[str], concurrency: int) -> list[float]:
         return await _async_pool([functools.partial(backend.load, i) for i in ids], concurrency)
 
-    return Client(name, target, True, store, load, backend.aclose)
+    return Client(name, target, ours, store, load, backend.aclose)
 
 
 def _obstore(name: str, target: str, store_obj: Any) -> Client:
@@ -210,6 +210,11 @@ def make_clients(
             _ours("ours: S3Backend", "s3", S3Backend(
                 bucket=bucket, prefix=f"{tag}/ours", endpoint_url=endpoint_url,
                 max_concurrency=max_concurrency)),
+            # Our own backend with the lean path switched off: not a peer, but
+            # its ratio is what the lean request path buys, in the same run.
+            _ours("S3Backend request_path='sdk'", "s3", S3Backend(
+                bucket=bucket, prefix=f"{tag}/sdk", endpoint_url=endpoint_url,
+                max_concurrency=max_concurrency, request_path="sdk"), ours=False),
             _obstore("obstore", "s3", obstore.store.S3Store(
                 bucket, prefix=f"{tag}/obstore", endpoint=endpoint_url, region="us-east-1",
                 virtual_hosted_style_request=False,

@@ -18,7 +18,7 @@ import pytest
 from eden_storage_async import ArtifactBackend, FileArtifactBackend, InMemoryArtifactBackend
 
 from .gcs_support import gcs_on_fake_gcs_server
-from .s3_support import s3_on_moto, s3_on_seaweedfs
+from .s3_support import s3_on_moto, s3_on_seaweedfs, s3_sdk_on_moto, s3_sdk_on_seaweedfs
 
 BackendFactory = Callable[
     [pytest.FixtureRequest, Path], contextlib.AbstractAsyncContextManager[Any]
@@ -42,5 +42,9 @@ BACKENDS: dict[str, BackendFactory] = {
     "file": _file,
     "s3-seaweedfs": s3_on_seaweedfs,
     "s3-moto": s3_on_moto,
+    # The same servers with the lean request path switched off (issue 8's rule:
+    # the whole contract on both paths).
+    "s3-sdk-seaweedfs": s3_sdk_on_seaweedfs,
+    "s3-sdk-moto": s3_sdk_on_moto,
     "gcs-fake-gcs-server": gcs_on_fake_gcs_server,
 }

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
+import google_crc32c
 import pytest
 from aiohttp import web
 from yarl import URL
@@ -37,6 +38,7 @@ __all__ = [
     "Recorded",
     "RecordingProxy",
     "ScriptedGcs",
+    "crc32c_of",
     "emulator_version",
     "fresh_prefix",
     "gcs_backend_on",
@@ -49,6 +51,9 @@ _HOP_HEADERS = frozenset(
 )
 # Large enough for the 8 MiB contract payload and then some.
 _MAX_BODY = 64 * 1024 * 1024
+# How much of each request body the proxy keeps: a multipart upload's JSON part
+# and an initiation's resource fit.
+_HEAD = 64 * 1024
 
 
 def fresh_prefix() -> str:
@@ -93,6 +98,13 @@ class Recorded:
     headers: dict[str, str]
     body_size: int
     status: int
+    head: bytes = b""
+
+    def resource(self) -> dict[str, Any]:
+        """The JSON object resource this upload request sent (initiation or multipart)."""
+        if self.query.get("uploadType") == "multipart":
+            return dict(_parse_multipart(self.headers["Content-Type"], self.head)[0])
+        return dict(json.loads(self.head))
 
     @property
     def is_upload(self) -> bool:
@@ -163,17 +175,28 @@ class RecordingProxy:
                 headers=dict(request.headers),
                 body_size=len(body),
                 status=status,
+                head=body[:_HEAD],
             )
         )
         return web.Response(status=status, body=payload, headers=out)
 
 
-Op = Literal["multipart", "initiate", "put", "download", "metadata", "bucket"]
+Op = Literal["multipart", "initiate", "put", "status", "download", "metadata", "bucket"]
 # A scripted fault: answer this status without doing the call; "lost-reply": do
-# the call, then drop the connection before answering; "racer": another writer
-# creates the object just before the call is handled; ("stall", s): answer
-# after s seconds.
-Fault = int | Literal["lost-reply", "racer"] | tuple[Literal["stall"], float]
+# the call, then drop the connection before answering; "reset": drop the
+# connection without doing the call; "racer": another writer creates the
+# object just before the call is handled; "corrupt" (download): flip a byte of
+# the body, the checksum header unchanged; on an upload: the body arrives with a
+# byte flipped, as a broken link would deliver it; ("stall", s): answer after s
+# seconds; None: no fault for this call.
+Fault = (
+    int | Literal["lost-reply", "reset", "racer", "corrupt"] | tuple[Literal["stall"], float] | None
+)
+
+
+def crc32c_of(data: bytes) -> str:
+    """GCS's form of a CRC32C: base64 of the 4 big-endian bytes."""
+    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
 
 
 @dataclass
@@ -184,18 +207,40 @@ class _Object:
 
 
 @dataclass
+class _Session:
+    """A resumable upload under way: what it creates, and the bytes held so far."""
+
+    name: str
+    metadata: dict[str, str]
+    query: dict[str, str]
+    crc32c: str | None
+    held: bytearray = field(default_factory=bytearray)
+    finished: bool = False
+
+
+@dataclass
 class ScriptedGcs:
     """A loopback fake of the GCS JSON API calls ``GcsBackend`` makes, with scripted faults.
 
     Create-only is enforced as GCS does it (``ifGenerationMatch=0`` on a taken
     name gives 412, at multipart upload and at the resumable upload's final
-    PUT). With ``echo_credentials`` every error body repeats the request's
-    ``Authorization`` header, to prove the backend scrubs it.
+    PUT). So is integrity: a ``crc32c`` in the resource (multipart, resumable
+    initiation) or an ``X-Goog-Hash`` on the final PUT that does not match the
+    body gives GCS's 400, and a download carries ``X-Goog-Hash: crc32c=...``.
+    A resumable session takes pieces (``Content-Range: bytes A-B/*`` → 308
+    with ``Range``) and status queries (``bytes */N``). It does not send the
+    object's custom metadata as ``X-Goog-Meta-*`` headers on a download (real
+    GCS is not assumed to), so the backend's check of the service's checksum is
+    what these tests see. With ``echo_credentials`` every error body repeats
+    the request's ``Authorization`` header, to prove the backend scrubs it.
     """
 
     bucket: str = "scripted-bucket"
     bucket_exists: bool = True
     echo_credentials: bool = False
+    # False: store a body without checking the CRC32C it came with, as
+    # fake-gcs-server v1.54.0 does.
+    verify_crc32c: bool = True
     token_value: str = "ya29.scripted-access-token"
     token_scopes: list[str] = field(default_factory=list)
     objects: dict[str, _Object] = field(default_factory=dict)
@@ -203,7 +248,7 @@ class ScriptedGcs:
     authorization: list[str | None] = field(default_factory=list)
     endpoint_url: str = ""
     _faults: dict[Op, list[Fault]] = field(default_factory=lambda: defaultdict(list))
-    _sessions: dict[str, tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=dict)
+    _sessions: dict[str, _Session] = field(default_factory=dict)
     _generation: int = 0
     _runner: web.AppRunner | None = None
 
@@ -266,6 +311,7 @@ class ScriptedGcs:
             "bucket": self.bucket,
             "size": str(len(obj.data)),
             "generation": str(obj.generation),
+            "crc32c": crc32c_of(obj.data),
             "metadata": obj.metadata,
         }
 
@@ -286,6 +332,13 @@ class ScriptedGcs:
         await asyncio.sleep(0.05)
         return web.Response(status=500)
 
+    def _crc_error(self, claimed: str, data: bytes) -> web.Response:
+        message = (
+            f'Provided CRC32C "{claimed}" doesn\'t match calculated CRC32C "{crc32c_of(data)}".'
+        )
+        body = {"error": {"code": 400, "message": message, "errors": [{"reason": "invalid"}]}}
+        return web.json_response(body, status=400)
+
     async def _upload(self, request: web.Request) -> web.Response:
         kind = request.query.get("uploadType", "")
         op: Op = "initiate" if kind == "resumable" else "multipart"
@@ -298,7 +351,9 @@ class ScriptedGcs:
         if kind == "resumable":
             resource = json.loads(await request.read())
             sid = secrets.token_hex(8)
-            self._sessions[sid] = (resource["name"], resource.get("metadata", {}), query)
+            self._sessions[sid] = _Session(
+                resource["name"], resource.get("metadata", {}), query, resource.get("crc32c")
+            )
             if query.get("ifGenerationMatch") == "0" and resource["name"] in self.objects:
                 return self._error(412, request)
             location = f"{self.endpoint_url}/upload/resumable/{sid}?upload_id={sid}"
@@ -307,6 +362,13 @@ class ScriptedGcs:
             return self._error(400, request)
         resource, data = _parse_multipart(request.headers["Content-Type"], await request.read())
         name = resource["name"]
+        if fault == "reset":
+            return await self._lose_reply(request)
+        if fault == "corrupt":
+            data = _flipped(data)
+        claimed = resource.get("crc32c")
+        if self.verify_crc32c and claimed is not None and claimed != crc32c_of(data):
+            return self._crc_error(claimed, data)
         if fault == "racer":
             self.put_object(name, b"racer's bytes")
         refused = self._commit(name, data, resource.get("metadata", {}), query)
@@ -317,19 +379,50 @@ class ScriptedGcs:
         return web.json_response(self._resource(name))
 
     async def _put(self, request: web.Request) -> web.Response:
-        fault = await self._begin("put", request)
         data = await request.read()
+        content_range = request.headers.get("Content-Range")
+        query_only = content_range is not None and content_range.startswith("bytes */")
+        fault = await self._begin("status" if query_only else "put", request)
         if isinstance(fault, int):
             return self._error(fault, request)
-        name, metadata, query = self._sessions[request.match_info["sid"]]
+        if fault == "reset":
+            return await self._lose_reply(request)
+        session = self._sessions.get(request.match_info["sid"])
+        if session is None:
+            return self._error(404, request)
+        if session.finished:
+            # Real GCS answers a finished session's PUTs with the object.
+            return web.json_response(self._resource(session.name))
+        if content_range is None:  # one PUT with the whole body
+            start, total = 0, str(len(data))
+        else:
+            found = re.fullmatch(r"bytes (?:(\d+)-\d+|\*)/(\d+|\*)", content_range)
+            assert found, content_range
+            start, total = int(found.group(1) or len(session.held)), found.group(2)
+        assert start <= len(session.held), (start, len(session.held))
+        del session.held[start:]
+        session.held += _flipped(data) if fault == "corrupt" else data
+        if total == "*" or int(total) > len(session.held):
+            if fault == "lost-reply":
+                return await self._lose_reply(request)
+            held = {"Range": f"bytes=0-{len(session.held) - 1}"} if session.held else {}
+            return web.Response(status=308, headers=held)
+        body = bytes(session.held)
+        claimed = session.crc32c
+        for value in request.headers.getall("X-Goog-Hash", ()):
+            if value.startswith("crc32c="):
+                claimed = value.removeprefix("crc32c=")
+        if self.verify_crc32c and claimed is not None and claimed != crc32c_of(body):
+            return self._crc_error(claimed, body)
         if fault == "racer":
-            self.put_object(name, b"racer's bytes")
-        refused = self._commit(name, data, metadata, query)
+            self.put_object(session.name, b"racer's bytes")
+        refused = self._commit(session.name, body, session.metadata, session.query)
         if refused:
             return self._error(refused, request)
+        session.finished = True
         if fault == "lost-reply":
             return await self._lose_reply(request)
-        return web.json_response(self._resource(name))
+        return web.json_response(self._resource(session.name))
 
     async def _get_object(self, request: web.Request) -> web.Response:
         media = request.query.get("alt") == "media"
@@ -340,7 +433,11 @@ class ScriptedGcs:
         if self._missing_bucket(request) or name not in self.objects:
             return self._error(404, request)
         if media:
-            return web.Response(body=self.objects[name].data)
+            data = self.objects[name].data
+            headers = {"X-Goog-Hash": f"crc32c={crc32c_of(data)},md5=AAAAAAAAAAAAAAAAAAAAAA=="}
+            if fault == "corrupt":
+                data = _flipped(data)
+            return web.Response(body=data, headers=headers)
         return web.json_response(self._resource(name))
 
     async def _get_bucket(self, request: web.Request) -> web.Response:
@@ -388,6 +485,11 @@ def write_service_account_key(directory: Path, token_uri: str) -> Path:
     path = directory / "service-account.json"
     path.write_text(json.dumps(key))
     return path
+
+
+def _flipped(data: bytes) -> bytes:
+    """``data`` with its first byte changed."""
+    return bytes([data[0] ^ 1]) + data[1:] if data else data
 
 
 def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], bytes]:

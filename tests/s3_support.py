@@ -23,6 +23,8 @@ __all__ = [
     "s3_backend_on",
     "s3_on_moto",
     "s3_on_seaweedfs",
+    "s3_sdk_on_moto",
+    "s3_sdk_on_seaweedfs",
     "use_test_credentials",
 ]
 
@@ -86,10 +88,12 @@ async def raw_client(server: RealServer) -> AsyncIterator[Any]:
 
 
 @contextlib.asynccontextmanager
-async def _on(server_fixture: str, request: pytest.FixtureRequest) -> AsyncIterator[S3Backend]:
+async def _on(
+    server_fixture: str, request: pytest.FixtureRequest, **kwargs: Any
+) -> AsyncIterator[S3Backend]:
     server: RealServer = request.getfixturevalue(server_fixture)
     use_test_credentials(request.getfixturevalue("monkeypatch"))
-    async with s3_backend_on(server) as backend:
+    async with s3_backend_on(server, **kwargs) as backend:
         yield backend
 
 
@@ -97,15 +101,33 @@ async def _on(server_fixture: str, request: pytest.FixtureRequest) -> AsyncItera
 async def s3_on_seaweedfs(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[S3Backend]:
-    """Contract factory: ``S3Backend`` on SeaweedFS, with a fresh prefix."""
+    """Contract factory: ``S3Backend`` on SeaweedFS, with a fresh prefix (lean path)."""
     async with _on("seaweedfs", request) as backend:
         yield backend
 
 
 @contextlib.asynccontextmanager
 async def s3_on_moto(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S3Backend]:
-    """Contract factory: ``S3Backend`` on moto, with a fresh prefix."""
+    """Contract factory: ``S3Backend`` on moto, with a fresh prefix (lean path)."""
     async with _on("moto", request) as backend:
+        yield backend
+
+
+@contextlib.asynccontextmanager
+async def s3_sdk_on_seaweedfs(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[S3Backend]:
+    """Contract factory: ``S3Backend(request_path="sdk")`` on SeaweedFS."""
+    async with _on("seaweedfs", request, request_path="sdk") as backend:
+        yield backend
+
+
+@contextlib.asynccontextmanager
+async def s3_sdk_on_moto(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[S3Backend]:
+    """Contract factory: ``S3Backend(request_path="sdk")`` on moto."""
+    async with _on("moto", request, request_path="sdk") as backend:
         yield backend
 
 
@@ -116,7 +138,9 @@ class LoopbackProxy:
     connection's first request (``request_heads``), and can lose one reply: with
     ``lose_next_put_reply()`` armed, the next connection whose request is a PUT
     has its request forwarded whole and its reply swallowed, then is closed, as
-    a network fault after the server has committed the write would do.
+    a network fault after the server has committed the write would do. With
+    ``delay_next_put_reply(seconds)`` armed, the next PUT's reply is held back
+    that long (a server that commits, then stalls past the client's read timeout).
     """
 
     def __init__(self, upstream_url: str) -> None:
@@ -125,6 +149,8 @@ class LoopbackProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._lose_put_reply = False
+        self._put_reply_delay = 0.0
+        self.replies_delayed = 0
         self.active = 0
         self.peak = 0
         self.replies_lost = 0
@@ -140,6 +166,10 @@ class LoopbackProxy:
     def lose_next_put_reply(self) -> None:
         """Swallow the reply to the next PUT request that opens a connection."""
         self._lose_put_reply = True
+
+    def delay_next_put_reply(self, seconds: float) -> None:
+        """Hold back the reply to the next PUT request that opens a connection."""
+        self._put_reply_delay = seconds
 
     async def __aenter__(self) -> LoopbackProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -167,6 +197,10 @@ class LoopbackProxy:
             lose = self._lose_put_reply and first.startswith(b"PUT ")
             if lose:
                 self._lose_put_reply = False
+            delay = self._put_reply_delay if first.startswith(b"PUT ") else 0.0
+            if delay:
+                self._put_reply_delay = 0.0
+                self.replies_delayed += 1
             up_writer.write(first)
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._pump(reader, up_writer))
@@ -174,7 +208,7 @@ class LoopbackProxy:
                     await self._swallow_final_reply(up_reader, writer)
                     self.replies_lost += 1
                     raise _Dropped
-                group.create_task(self._pump(up_reader, writer))
+                group.create_task(self._pump(up_reader, writer, delay))
         except* (_Dropped, ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -206,7 +240,11 @@ class LoopbackProxy:
             await writer.drain()
 
     @staticmethod
-    async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pump(
+        source: asyncio.StreamReader, sink: asyncio.StreamWriter, delay: float = 0.0
+    ) -> None:
+        if delay:
+            await asyncio.sleep(delay)
         while chunk := await source.read(65536):
             sink.write(chunk)
             await sink.drain()

@@ -31,6 +31,7 @@ __all__ = [
     "fake_gcs_server",
     "moto_server",
     "seaweedfs_server",
+    "seaweedfs_server_with_identity",
 ]
 
 _HOST = "127.0.0.1"
@@ -139,7 +140,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _binary(name: str) -> str:
-    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    # The interpreter's own environment first: a `moto_server` elsewhere on
+    # PATH (a pyenv shim, say) can be another version, without the extras.
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else (shutil.which(name) or str(beside))
     if not Path(found).exists():
         raise RuntimeError(f"{name} not found; install the dev extra: pip install -e '.[dev]'")
     return found
@@ -234,3 +238,60 @@ def fake_gcs_server(bucket: str = "eden-test") -> Iterator[RealServer]:
             )
             create_gcs_bucket(endpoint, bucket)
             yield RealServer("fake-gcs-server", endpoint, bucket, log)
+
+
+@contextlib.contextmanager
+def seaweedfs_server_with_identity(
+    access_key: str, secret_key: str, bucket: str = "eden-test"
+) -> Iterator[RealServer]:
+    """SeaweedFS ``weed mini`` with one S3 identity: it checks every SigV4 signature.
+
+    The plain ``seaweedfs_server`` has no identities and accepts any signature;
+    this one refuses a request signed with any other secret
+    (``SignatureDoesNotMatch``) or by an unknown key (``InvalidAccessKeyId``).
+    """
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    with tempfile.TemporaryDirectory(prefix="eden-weed-auth-") as tmp:
+        data = Path(tmp, "data")
+        data.mkdir()
+        log = Path(tmp, "weed.log")
+        config = Path(tmp, "s3.json")
+        identity = {
+            "name": "eden-test",
+            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+        config.write_text(json.dumps({"identities": [identity]}))
+        config.chmod(0o600)
+        s3_port = free_port()
+        argv = [
+            _binary("weed"), "mini", f"-dir={data}", f"-ip={_HOST}", f"-ip.bind={_HOST}",
+            f"-bucket={bucket}", "-s3.autoCreateBucket=false", "-master.telemetry=false",
+            f"-s3.config={config}", f"-s3.port={s3_port}", f"-s3.port.grpc={free_port()}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-master.port={free_port()}", f"-master.port.grpc={free_port()}",
+            f"-volume.port={free_port()}", f"-volume.port.grpc={free_port()}",
+            f"-filer.port={free_port()}", f"-filer.port.grpc={free_port()}",
+            f"-admin.port={free_port()}", f"-admin.port.grpc={free_port()}",
+            f"-webdav.port={free_port()}", f"-debug.port={free_port()}",
+        ]  # fmt: skip
+        endpoint = f"http://{_HOST}:{s3_port}"
+
+        def bucket_answers_signed() -> bool:
+            request = AWSRequest(method="HEAD", url=f"{endpoint}/{bucket}")
+            S3SigV4Auth(Credentials(access_key, secret_key), "s3", "us-east-1").add_auth(request)
+            urllib_request = urllib.request.Request(
+                request.url, method="HEAD", headers=dict(request.headers.items())
+            )
+            try:
+                with urllib.request.urlopen(urllib_request, timeout=5) as response:
+                    return bool(response.status == 200)
+            except (urllib.error.URLError, OSError):
+                return False
+
+        with _process(argv, log) as proc:
+            _wait_until(bucket_answers_signed, proc, log, "SeaweedFS with an identity")
+            yield RealServer("seaweedfs-auth", endpoint, bucket, log)

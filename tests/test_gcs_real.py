@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 
 import aiohttp
@@ -13,11 +14,13 @@ from eden_storage_async import (
     AlreadyExists,
     BucketNotFound,
     GcsBackend,
+    IntegrityError,
     NotFound,
     mint_opaque_id,
 )
+from eden_storage_async._retry import Backoff
 
-from .gcs_support import fresh_prefix, gcs_backend_on
+from .gcs_support import crc32c_of, fresh_prefix, gcs_backend_on
 from .servers import RealServer
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.real_server]
@@ -127,3 +130,67 @@ async def test_store_and_load_never_block_the_event_loop(fake_gcs: RealServer) -
     finally:
         blockbuster.deactivate()
         await backend.aclose()
+
+
+async def _plant(server: RealServer, name: str, data: bytes, metadata: dict[str, str]) -> None:
+    """Write ``name`` with a raw multipart request, past the backend."""
+    boundary = "eden-plant"
+    resource = json.dumps({"name": name, "metadata": metadata})
+    body = (
+        (
+            f"--{boundary}\r\nContent-Type: application/json\r\n\r\n{resource}\r\n"
+            f"--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    url = f"{server.endpoint_url}/upload/storage/v1/b/{server.bucket}/o"
+    headers = {"Content-Type": f"multipart/related; boundary={boundary}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, params={"uploadType": "multipart"}, data=body, headers=headers) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+
+
+async def test_a_tampered_object_raises_integrity_error_on_load_and_load_stream(
+    fake_gcs: RealServer,
+) -> None:
+    # Our metadata (the CRC32C of the bytes we stored) over other bytes: the
+    # emulator's own X-Goog-Hash matches the body it holds, our copy does not.
+    original, tampered = b"the artifact as stored" * 100, b"the artifact, altered" * 100
+    opaque_id = mint_opaque_id()
+    quick = Backoff(attempts=2, base_s=0)
+    async with gcs_backend_on(fake_gcs.endpoint_url, fake_gcs.bucket, retry=quick) as backend:
+        metadata = {"eden-store-nonce": "0" * 32, "eden-crc32c": crc32c_of(original)}
+        await _plant(fake_gcs, backend.object_name(opaque_id), tampered, metadata)
+        with pytest.raises(IntegrityError, match="CRC32C mismatch"):
+            await backend.load(opaque_id)
+        with pytest.raises(IntegrityError, match="CRC32C mismatch"):  # noqa: PT012
+            async with backend.load_stream(opaque_id) as stream:
+                async for _ in stream:
+                    pass
+        # The same bytes with their own checksum load fine.
+        other = mint_opaque_id()
+        metadata["eden-crc32c"] = crc32c_of(tampered)
+        await _plant(fake_gcs, backend.object_name(other), tampered, metadata)
+        assert await backend.load(other) == tampered
+
+
+async def test_objects_of_every_upload_path_load_back_verified(fake_gcs: RealServer) -> None:
+    payloads = {
+        "multipart": os.urandom(4096),
+        "resumable": os.urandom(300 * 1024),
+    }
+    streamed = os.urandom(600 * 1024)
+    async with gcs_backend_on(
+        fake_gcs.endpoint_url, fake_gcs.bucket, resumable_threshold=256 * 1024
+    ) as backend:
+        ids = {kind: mint_opaque_id() for kind in (*payloads, "streamed")}
+        for kind, data in payloads.items():
+            await backend.store(ids[kind], data)
+        await backend.store_stream(ids["streamed"], [streamed[:100_000], streamed[100_000:]])
+        for kind, data in (*payloads.items(), ("streamed", streamed)):
+            assert await backend.load(ids[kind]) == data
+            async with backend.load_stream(ids[kind]) as stream:
+                assert b"".join([chunk async for chunk in stream]) == data

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -27,6 +28,7 @@ from eden_storage_async import (
     BucketNotFound,
     ConfigError,
     GcsBackend,
+    IntegrityError,
     MissingDependency,
     NotFound,
     ServiceUnavailable,
@@ -485,3 +487,260 @@ async def test_412_at_the_streamed_final_piece_for_a_racers_object_is_already_ex
             await backend.store_stream(opaque_id, [b"y" * (_SMALL_THRESHOLD + 1)])
         assert await backend.load(opaque_id) == b"racer's bytes"
     assert scripted.count("metadata") == 1
+
+
+# --- integrity: CRC32C sent on every upload, verified on every load -----------
+
+
+def _resuming(server: ScriptedGcs, **kwargs: Any) -> GcsBackend:
+    """A backend streaming in 256 KiB pieces that resumes failed pieces, as it
+    does against real GCS (the scripted fake is reached as an emulator would be)."""
+    backend = _backend(server, resumable_threshold=_SMALL_THRESHOLD, **kwargs)
+    backend._stream_piece = _PIECE
+    backend._resume_streams = True
+    return backend
+
+
+_PIECE = 256 * 1024
+
+
+@pytest.mark.parametrize(
+    ("op", "size"),
+    [("multipart", 10), ("put", _SMALL_THRESHOLD + 1)],
+    ids=["multipart", "resumable"],
+)
+async def test_a_body_refused_for_its_crc32c_is_integrity_error_and_nothing_is_stored(
+    scripted: ScriptedGcs, op: Any, size: int
+) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.script(op, "corrupt")
+    async with _backend(scripted, resumable_threshold=_SMALL_THRESHOLD) as backend:
+        with pytest.raises(IntegrityError, match="CRC32C") as storing:
+            await backend.store(opaque_id, b"s" * size)
+        with pytest.raises(NotFound):
+            await backend.load(opaque_id)
+    assert isinstance(storing.value.__cause__, aiohttp.ClientResponseError)
+    assert storing.value.__cause__.status == 400
+    assert scripted.count(op) == 1  # not retried
+
+
+async def test_a_streamed_body_refused_at_its_final_piece_is_integrity_error(
+    scripted: ScriptedGcs,
+) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.script("put", None, "corrupt")
+    async with _resuming(scripted) as backend:
+        with pytest.raises(IntegrityError, match="CRC32C"):
+            await backend.store_stream(opaque_id, [b"a" * _PIECE, b"b" * 1000])
+        with pytest.raises(NotFound):
+            await backend.load(opaque_id)
+
+
+async def test_a_server_that_stores_corrupt_bytes_unchecked_is_caught_at_store(
+    scripted: ScriptedGcs,
+) -> None:
+    # fake-gcs-server v1.54.0 ignores the crc32c it is sent; the checksum it
+    # reports for what it stored still tells.
+    scripted.verify_crc32c = False
+    scripted.script("multipart", "corrupt")
+    async with _backend(scripted) as backend:
+        with pytest.raises(IntegrityError, match="stored copy is corrupt"):
+            await backend.store(mint_opaque_id(), b"sent intact")
+
+
+async def test_a_corrupt_download_is_integrity_error_and_no_bytes_come_back(
+    scripted: ScriptedGcs,
+) -> None:
+    opaque_id = mint_opaque_id()
+    async with _backend(scripted) as backend:
+        await backend.store(opaque_id, b"the original bytes")
+        scripted.script("download", "corrupt", "corrupt", "corrupt")
+        with pytest.raises(IntegrityError, match="CRC32C mismatch") as loading:
+            await backend.load(opaque_id)
+        assert loading.value.__context__ is None
+        assert scripted.count("download") == _FAST.attempts
+        assert await backend.load(opaque_id) == b"the original bytes"
+
+
+async def test_a_body_damaged_on_the_way_is_read_again(scripted: ScriptedGcs) -> None:
+    opaque_id = mint_opaque_id()
+    async with _backend(scripted) as backend:
+        await backend.store(opaque_id, b"the original bytes")
+        scripted.script("download", "corrupt")
+        assert await backend.load(opaque_id) == b"the original bytes"
+    assert scripted.count("download") == 2
+
+
+async def test_a_corrupt_stream_raises_integrity_error_at_its_end(scripted: ScriptedGcs) -> None:
+    opaque_id = mint_opaque_id()
+    payload = os.urandom(3 * 1024 * 1024)
+    got = bytearray()
+    async with _backend(scripted) as backend:
+        await backend.store(opaque_id, payload)
+        scripted.script("download", "corrupt")
+        with pytest.raises(IntegrityError, match="CRC32C mismatch"):  # noqa: PT012
+            async with backend.load_stream(opaque_id) as stream:
+                async for chunk in stream:
+                    got += chunk
+    # Bytes were handed out as they came; the whole body, then the error.
+    assert len(got) == len(payload)
+    assert got != payload
+
+
+async def test_a_download_without_a_checksum_header_is_checked_against_the_resource(
+    scripted: ScriptedGcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eden_storage_async import _gcs_client
+
+    opaque_id = mint_opaque_id()
+    monkeypatch.setattr(_gcs_client, "crc32c_of_hash_header", lambda headers: None)
+    async with _backend(scripted) as backend:
+        await backend.store(opaque_id, b"checked anyway")
+        assert await backend.load(opaque_id) == b"checked anyway"
+        assert scripted.count("metadata") == 1
+        scripted.script("download", "corrupt", "corrupt", "corrupt")
+        with pytest.raises(IntegrityError):
+            await backend.load(opaque_id)
+
+
+async def test_412_with_our_nonce_but_other_bytes_is_integrity_error(
+    scripted: ScriptedGcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import secrets
+
+    opaque_id = mint_opaque_id()
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "f" * 2 * n)
+    scripted.put_object(f"unit/{opaque_id}", b"not what we sent", nonce="f" * 32)
+    async with _backend(scripted) as backend:
+        with pytest.raises(IntegrityError, match="stored by this store"):
+            await backend.store(opaque_id, b"what we sent")
+
+
+# --- deadline ---------------------------------------------------------------------
+
+
+def test_the_default_retry_has_a_deadline() -> None:
+    backend = GcsBackend(bucket="some-bucket", endpoint_url="http://127.0.0.1:9")
+    assert backend._retry.deadline_s == 60.0
+
+
+async def test_the_deadline_stops_retries_that_attempts_would_allow(scripted: ScriptedGcs) -> None:
+    scripted.script("multipart", *([503] * 200))
+    patient = Backoff(attempts=200, base_s=0.05, cap_s=0.05, deadline_s=0.3)
+    async with _backend(scripted, retry=patient) as backend:
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable):
+            await backend.store(mint_opaque_id(), b"data")
+    assert time.monotonic() - started < 2.0
+    assert 2 <= scripted.count("multipart") < 20
+
+
+# --- store_stream: resumed after transient failures ---------------------------------
+
+
+def _stream_payload() -> list[bytes]:
+    return [os.urandom(100_000) for _ in range(8)]  # ~800 KB: three full pieces and a tail
+
+
+@pytest.mark.parametrize("fault", ["reset", "lost-reply", 503])
+async def test_a_streamed_piece_that_fails_is_resumed_from_the_session_offset(
+    scripted: ScriptedGcs, fault: Any
+) -> None:
+    opaque_id = mint_opaque_id()
+    chunks = _stream_payload()
+    scripted.script("put", None, fault)  # the second piece
+    async with _resuming(scripted) as backend:
+        await backend.store_stream(opaque_id, iter(chunks))  # one-shot: no replay
+        assert await backend.load(opaque_id) == b"".join(chunks)
+    assert scripted.count("initiate") == 1
+    assert scripted.count("status") == 1
+
+
+async def test_a_lost_reply_to_the_final_piece_is_confirmed_by_a_status_query(
+    scripted: ScriptedGcs,
+) -> None:
+    opaque_id = mint_opaque_id()
+    chunks = _stream_payload()
+    scripted.script("put", None, None, None, "lost-reply")
+    async with _resuming(scripted) as backend:
+        await backend.store_stream(opaque_id, iter(chunks))
+        assert await backend.load(opaque_id) == b"".join(chunks)
+    assert (scripted.count("put"), scripted.count("status")) == (4, 1)
+
+
+async def test_a_lost_final_reply_with_the_session_gone_is_confirmed_by_the_nonce(
+    scripted: ScriptedGcs,
+) -> None:
+    # What fake-gcs-server v1.54.0 does: a finished session answers 404.
+    opaque_id = mint_opaque_id()
+    chunks = _stream_payload()
+    scripted.script("put", None, None, None, "lost-reply")
+    scripted.script("status", 404)
+    async with _resuming(scripted) as backend:
+        await backend.store_stream(opaque_id, iter(chunks))
+        assert await backend.load(opaque_id) == b"".join(chunks)
+    assert scripted.count("metadata") == 1
+
+
+async def test_without_resuming_a_lost_final_reply_is_still_confirmed_by_the_nonce(
+    scripted: ScriptedGcs,
+) -> None:
+    # The emulator setting: no status query, the nonce alone decides.
+    opaque_id = mint_opaque_id()
+    chunks = _stream_payload()
+    scripted.script("put", None, None, None, "lost-reply")
+    backend = _backend(scripted, resumable_threshold=_SMALL_THRESHOLD)
+    backend._stream_piece = _PIECE
+    async with backend:
+        assert not backend._resume_streams
+        await backend.store_stream(opaque_id, iter(chunks))
+        assert await backend.load(opaque_id) == b"".join(chunks)
+    assert scripted.count("status") == 0
+
+
+async def test_a_streamed_piece_failing_past_the_retries_is_service_unavailable(
+    scripted: ScriptedGcs,
+) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.script("put", None, 503)
+    scripted.script("status", 503, 503)
+    async with _resuming(scripted) as backend:
+        with pytest.raises(ServiceUnavailable):
+            await backend.store_stream(opaque_id, iter(_stream_payload()))
+        with pytest.raises(NotFound):
+            await backend.load(opaque_id)
+
+
+async def test_a_streamed_upload_retries_its_initiation(scripted: ScriptedGcs) -> None:
+    opaque_id = mint_opaque_id()
+    chunks = _stream_payload()
+    scripted.script("initiate", 503)
+    async with _resuming(scripted) as backend:
+        await backend.store_stream(opaque_id, iter(chunks))
+        assert await backend.load(opaque_id) == b"".join(chunks)
+    assert scripted.count("initiate") == 2
+
+
+async def test_a_store_whose_retries_are_spent_after_its_write_landed_is_success(
+    scripted: ScriptedGcs,
+) -> None:
+    # The first attempt commits and loses its reply; every retry then fails
+    # before reaching the server. The object is ours, so the store succeeded.
+    opaque_id = mint_opaque_id()
+    scripted.script("multipart", "lost-reply", "reset", "reset")
+    async with _backend(scripted) as backend:
+        await backend.store(opaque_id, b"landed")
+        assert await backend.load(opaque_id) == b"landed"
+    assert scripted.count("multipart") == _FAST.attempts
+    assert scripted.count("metadata") == 1
+
+
+async def test_a_store_whose_retries_are_spent_without_landing_is_service_unavailable(
+    scripted: ScriptedGcs,
+) -> None:
+    opaque_id = mint_opaque_id()
+    scripted.script("multipart", "reset", "reset", "reset")
+    async with _backend(scripted) as backend:
+        with pytest.raises(ServiceUnavailable):
+            await backend.store(opaque_id, b"never sent")
+    assert scripted.count("metadata") == 1  # asked, and the object is absent

@@ -9,21 +9,31 @@ loopback proxy that swallows one reply after the server has committed the write.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
+import sys
+import time
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from botocore.exceptions import ClientError
 
 from eden_storage_async import (
     AlreadyExists,
     BucketNotFound,
+    ConfigError,
+    IntegrityError,
     NotFound,
     S3Backend,
+    ServiceUnavailable,
     mint_opaque_id,
 )
+from eden_storage_async._checksum import crc32c_b64
+from eden_storage_async._retry import Backoff
 
 from .s3_support import (
     LoopbackProxy,
@@ -141,6 +151,31 @@ async def test_a_lost_reply_to_a_refused_write_is_already_exists(server: RealSer
                 await backend.store(opaque_id, b"ours")
             assert await backend.load(opaque_id) == b"theirs"
         assert proxy.replies_lost == 1
+
+
+async def test_a_store_retried_after_a_read_timeout_whose_first_put_landed_is_success(
+    server: RealServer,
+) -> None:
+    """Our own retry loop, not aiohttp's resend: the server commits the first PUT
+    and stalls past the read timeout; the retry answers 412 about our own write,
+    and the nonce, size and CRC32C say so."""
+    opaque_id = mint_opaque_id()
+    payload = os.urandom(4096)
+    async with LoopbackProxy(server.endpoint_url) as proxy:
+        async with S3Backend(
+            bucket=server.bucket,
+            prefix=fresh_prefix(),
+            endpoint_url=proxy.endpoint_url,
+            read_timeout=1.0,
+            retry=Backoff(attempts=3, base_s=0.0, cap_s=0.0),
+        ) as backend:
+            await backend._get_client()
+            proxy.delay_next_put_reply(3.0)
+            await backend.store(opaque_id, payload)
+            assert await backend.load(opaque_id) == payload
+        puts = [head for head in proxy.request_heads if head.startswith(b"PUT ")]
+        assert proxy.replies_delayed == 1
+        assert len(puts) == 2, "one timed-out PUT, one retry that met our own object"
 
 
 async def test_puts_go_without_expect_100_continue(server: RealServer) -> None:
@@ -303,3 +338,207 @@ async def test_a_broken_off_stream_aborts_its_multipart_upload(
         assert await _uploads_under(client, server, backend.prefix) == []
         with pytest.raises(NotFound):
             await backend.load(opaque_id)
+
+
+# --- integrity: CRC32C on the real servers -------------------------------------
+# What each server does with a PutObject whose x-amz-checksum-crc32c does not
+# match its body: SeaweedFS 4.48 refuses it (400 BadDigest) and stores nothing;
+# moto 5.2.5 stores it anyway and never hands a PutObject's checksum back. So on
+# moto only our metadata copy (x-amz-meta-eden-crc32c) lets a load catch damage.
+_REFUSES_A_WRONG_CRC32C = {"seaweedfs": True, "moto": False}
+
+
+async def test_a_put_with_a_wrong_crc32c(server: RealServer) -> None:
+    key = f"{fresh_prefix()}/{mint_opaque_id()}"
+    async with raw_client(server) as client:
+        code: str | None = None
+        try:
+            await client.put_object(
+                Bucket=server.bucket, Key=key, Body=b"payload", ChecksumCRC32C=crc32c_b64(b"x")
+            )
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+        refused = code is not None
+        assert code in (None, "BadDigest")
+        listed = await client.list_objects_v2(Bucket=server.bucket, Prefix=key)
+    assert refused == _REFUSES_A_WRONG_CRC32C[server.name]
+    assert bool(listed.get("Contents")) is not refused, "a refused PUT must store nothing"
+
+
+async def test_a_store_whose_body_does_not_match_its_crc32c(
+    server: RealServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body damaged between checksum and service, as the service sees it."""
+    monkeypatch.setattr("eden_storage_async._s3.crc32c_b64", lambda data: crc32c_b64(b"x"))
+    opaque_id = mint_opaque_id()
+    async with s3_backend_on(server, retry=Backoff(attempts=2, base_s=0, cap_s=0)) as backend:
+        if _REFUSES_A_WRONG_CRC32C[server.name]:
+            with pytest.raises(IntegrityError, match="nothing was written"):
+                await backend.store(opaque_id, b"payload")
+            with pytest.raises(NotFound):
+                await backend.load(opaque_id)
+        else:
+            # moto's gap: the store is accepted; the metadata copy still stops the load.
+            await backend.store(opaque_id, b"payload")
+            with pytest.raises(IntegrityError):
+                await backend.load(opaque_id)
+
+
+async def _read_all(backend: S3Backend, opaque_id: str, received: list[bytes]) -> None:
+    async with backend.load_stream(opaque_id) as stream:
+        async for chunk in stream:
+            received.append(chunk)
+
+
+async def _tamper(server: RealServer, key: str, body: bytes, metadata: dict[str, str]) -> None:
+    """Write ``body`` under ``metadata`` with a plain client, as a bad disk or a bad tool would."""
+    async with raw_client(server) as client:
+        await client.put_object(Bucket=server.bucket, Key=key, Body=body, Metadata=metadata)
+
+
+async def test_a_tampered_object_is_integrity_error_on_load_and_load_stream(
+    server: RealServer,
+) -> None:
+    opaque_id = mint_opaque_id()
+    payload = os.urandom(3 * _MIB)
+    async with s3_backend_on(server, retry=Backoff(attempts=2, base_s=0, cap_s=0)) as backend:
+        # Our metadata (nonce and CRC32C of payload) over other bytes of the same size.
+        await backend.store(mint_opaque_id(), payload)  # a real one, for its metadata shape
+        tampered = bytes([payload[0] ^ 1]) + payload[1:]
+        metadata = {"eden-write-nonce": "0" * 32, "eden-crc32c": crc32c_b64(payload)}
+        await _tamper(server, f"{backend.prefix}/{opaque_id}", tampered, metadata)
+        with pytest.raises(IntegrityError, match="CRC32C mismatch") as caught:
+            await backend.load(opaque_id)
+        assert not isinstance(caught.value, NotFound)
+        received: list[bytes] = []
+        with pytest.raises(IntegrityError):
+            await _read_all(backend, opaque_id, received)
+        assert b"".join(received) == tampered  # handed out, then refused at the end
+
+
+async def test_an_intact_object_loads_verified_on_both_paths(server: RealServer) -> None:
+    opaque_id = mint_opaque_id()
+    payload = os.urandom(2 * _MIB + 3)
+    async with s3_backend_on(server) as backend, raw_client(server) as client:
+        await backend.store(opaque_id, payload)
+        head = await client.head_object(
+            Bucket=server.bucket, Key=f"{backend.prefix}/{opaque_id}", ChecksumMode="ENABLED"
+        )
+        assert head["Metadata"]["eden-crc32c"] == crc32c_b64(payload)
+        # SeaweedFS hands the service's checksum back; moto does not for a PutObject.
+        served = head.get("ChecksumCRC32C")
+        assert served == (crc32c_b64(payload) if server.name == "seaweedfs" else None)
+        assert await backend.load(opaque_id) == payload
+        async with backend.load_stream(opaque_id) as stream:
+            assert b"".join([chunk async for chunk in stream]) == payload
+
+
+async def test_a_multipart_object_carries_its_whole_crc32c(server: RealServer) -> None:
+    """FULL_OBJECT CRC32C: the service checks the Complete's whole-object value and
+    hands it back, so a load verifies the whole object. On moto 5.2.5 this needs
+    the optional ``crc32c`` package next to moto (``moto[s3crc32c]``); without
+    it moto computes a CRC32 and labels it CRC32C (pinned below)."""
+    opaque_id = mint_opaque_id()
+    payload = os.urandom(11 * _MIB + 5)
+    async with s3_backend_on(server) as backend, raw_client(server) as client:
+        await backend.store_stream(
+            opaque_id, [payload[i : i + _MIB] for i in range(0, len(payload), _MIB)]
+        )
+        head = await client.head_object(
+            Bucket=server.bucket, Key=f"{backend.prefix}/{opaque_id}", ChecksumMode="ENABLED"
+        )
+        assert (head.get("ChecksumType"), head.get("ChecksumCRC32C")) == (
+            "FULL_OBJECT",
+            crc32c_b64(payload),
+        ), "moto needs the crc32c package: pip install 'moto[server,s3crc32c]'"
+        assert await backend.load(opaque_id) == payload
+
+
+def test_moto_without_crc32c_labels_a_crc32_as_crc32c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto 5.2.5's gap, pinned in-process: with the optional ``crc32c`` package
+    missing, its CRC32C is a CRC32 (silently), so multipart checksums it serves
+    are wrong and a correct client's load of them fails its integrity check."""
+    from moto.s3.utils import compute_checksum
+
+    monkeypatch.setitem(sys.modules, "crc32c", None)
+    served = compute_checksum(b"123456789", "CRC32C").decode()
+    assert served == base64.b64encode(zlib.crc32(b"123456789").to_bytes(4, "big")).decode()
+    assert served != crc32c_b64(b"123456789")
+
+
+# --- timeouts: a hung server never hangs a caller -------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _stalled_server() -> AsyncIterator[str]:
+    """A loopback server that accepts every connection and never answers."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    host, port = server.sockets[0].getsockname()[:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
+
+
+async def _one(backend: S3Backend, operation: str) -> None:
+    if operation == "store":
+        await backend.store(mint_opaque_id(), b"data")
+    elif operation == "load":
+        await backend.load(mint_opaque_id())
+    else:
+        async with backend.load_stream(mint_opaque_id()):
+            pass
+
+
+@pytest.mark.parametrize("operation", ["store", "load", "load_stream"])
+async def test_a_stalled_server_gives_service_unavailable_within_the_timeouts(
+    monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    use_test_credentials(monkeypatch)
+    async with (
+        _stalled_server() as endpoint,
+        S3Backend(
+            bucket="eden-test",
+            endpoint_url=endpoint,
+            connect_timeout=1.0,
+            read_timeout=0.5,
+            retry=Backoff(attempts=2, base_s=0.0, cap_s=0.0, deadline_s=10.0),
+        ) as backend,
+    ):
+        await backend._get_client()  # build the client first: time only the requests
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable, match="ReadTimeout"):
+            await _one(backend, operation)
+        elapsed = time.monotonic() - started
+    # Two attempts of one 0.5 s read timeout each, and nothing like forever.
+    assert 0.9 <= elapsed < 5.0, elapsed
+
+
+@pytest.mark.parametrize(("request_path", "lean"), [("lean", True), ("sdk", False)])
+async def test_request_path_decides_who_sends_the_hot_calls(
+    seaweedfs: RealServer, monkeypatch: pytest.MonkeyPatch, request_path: str, lean: bool
+) -> None:
+    # The lean path is the default and "sdk" really switches it off: a GetObject
+    # that botocore sends fires its before-call event, a lean one does not.
+    use_test_credentials(monkeypatch)
+    seen: list[str] = []
+    async with s3_backend_on(seaweedfs, request_path=request_path) as backend:
+        opaque_id = mint_opaque_id()
+        await backend.store(opaque_id, b"which path")
+        client: Any = await backend._get_client()
+        client.meta.events.register("before-call.s3.GetObject", lambda **kwargs: seen.append("sdk"))
+        assert await backend.load(opaque_id) == b"which path"
+    assert seen == ([] if lean else ["sdk"])
+
+
+def test_request_path_is_checked_at_construction() -> None:
+    with pytest.raises(ConfigError, match="request_path"):
+        S3Backend(bucket="b", request_path="fast")  # type: ignore[arg-type]

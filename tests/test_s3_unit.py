@@ -9,16 +9,22 @@ the one a real reply goes through.
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 from botocore.exceptions import (
     ClientError,
+    ConnectionClosedError,
     CredentialRetrievalError,
     EndpointConnectionError,
     NoCredentialsError,
+    ReadTimeoutError,
+    SSLError,
 )
 from botocore.validate import ParamValidationDecorator
 
@@ -29,6 +35,7 @@ from eden_storage_async import (
     BucketNotFound,
     ConfigError,
     ConflictRetriesExhausted,
+    IntegrityError,
     MissingDependency,
     NotFound,
     PreconditionNotSupported,
@@ -36,6 +43,7 @@ from eden_storage_async import (
     ServiceUnavailable,
     mint_opaque_id,
 )
+from eden_storage_async._checksum import crc32c_b64
 from eden_storage_async._retry import Backoff
 
 from .s3_support import use_test_credentials
@@ -63,10 +71,11 @@ def client_error(
 
 
 class FakeBody:
-    """A GetObject body that records whether it was closed."""
+    """A GetObject body that records whether it was closed; ``read(n)`` gives pieces."""
 
     def __init__(self, data: bytes | BaseException) -> None:
         self._data = data
+        self._offset = 0
         self.closed = False
 
     async def __aenter__(self) -> FakeBody:
@@ -75,10 +84,13 @@ class FakeBody:
     async def __aexit__(self, *exc_info: object) -> None:
         self.closed = True
 
-    async def read(self) -> bytes:
+    async def read(self, amount: int = -1) -> bytes:
         if isinstance(self._data, BaseException):
             raise self._data
-        return self._data
+        end = len(self._data) if amount < 0 else self._offset + amount
+        piece = self._data[self._offset : end]
+        self._offset += len(piece)
+        return piece
 
 
 class FakeS3Client:
@@ -131,6 +143,7 @@ class FakeS3Client:
 def backend_on(client: FakeS3Client, **kwargs: Any) -> S3Backend:
     kwargs.setdefault("bucket", "eden-unit")
     kwargs.setdefault("conflict_backoff", _NO_SLEEP)
+    kwargs.setdefault("retry", _NO_SLEEP)
     return S3Backend(client=client, **kwargs)
 
 
@@ -186,7 +199,9 @@ async def test_412_on_another_writers_object_raises_already_exists() -> None:
             await backend.store(opaque_id, b"data")
     assert isinstance(caught.value, FileExistsError)
     assert isinstance(caught.value.__cause__, ClientError)
-    assert client.calls_to("head_object") == [{"Bucket": "eden-unit", "Key": f"p/{opaque_id}"}]
+    assert client.calls_to("head_object") == [
+        {"Bucket": "eden-unit", "Key": f"p/{opaque_id}", "ChecksumMode": "ENABLED"}
+    ]
 
 
 async def test_412_on_an_object_without_a_nonce_raises_already_exists() -> None:
@@ -263,29 +278,37 @@ async def test_not_implemented_raises_precondition_not_supported_and_is_not_retr
 
 
 @pytest.mark.parametrize(
-    ("error", "expected"),
+    ("error", "expected", "tries"),
     [
-        (client_error("AccessDenied", 403), AccessDenied),
-        (client_error("SignatureDoesNotMatch", 403), AccessDenied),
-        (client_error("InternalError", 500), ServiceUnavailable),
-        (client_error("SlowDown", 503), ServiceUnavailable),
-        (client_error("NoSuchBucket", 404), BucketNotFound),
-        (client_error("InvalidArgument", 400), BackendError),
-        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), ServiceUnavailable),
+        (client_error("AccessDenied", 403), AccessDenied, 1),
+        (client_error("SignatureDoesNotMatch", 403), AccessDenied, 1),
+        (client_error("InternalError", 500), ServiceUnavailable, 4),
+        (client_error("BadGateway", 502), ServiceUnavailable, 4),
+        (client_error("SlowDown", 503), ServiceUnavailable, 4),
+        (client_error("GatewayTimeout", 504), ServiceUnavailable, 4),
+        (client_error("RequestTimeout", 400), ServiceUnavailable, 4),
+        (client_error("NoSuchBucket", 404), BucketNotFound, 1),
+        (client_error("InvalidArgument", 400), BackendError, 1),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), ServiceUnavailable, 4),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), ServiceUnavailable, 4),
+        (ConnectionClosedError(endpoint_url="http://127.0.0.1:1"), ServiceUnavailable, 4),
+        (SSLError(endpoint_url="https://127.0.0.1:1", error="bad cert"), ServiceUnavailable, 1),
     ],
-    ids=["403", "403-signature", "500", "503-slowdown", "no-such-bucket", "400", "connect"],
-)
+    ids=["403", "403-signature", "500", "502", "503-slowdown", "504", "request-timeout",
+         "no-such-bucket", "400", "connect", "read-timeout", "reset", "tls"],
+)  # fmt: skip
 async def test_other_store_failures_are_neither_exists_nor_absent(
-    error: BaseException, expected: type[BackendError]
+    error: BaseException, expected: type[BackendError], tries: int
 ) -> None:
-    client = FakeS3Client(put=[error])
+    """Transient failures are retried to the bound (4 tries), the rest never."""
+    client = FakeS3Client(put=[error] * 4)
     async with backend_on(client) as backend:
         with pytest.raises(expected) as caught:
             await backend.store(mint_opaque_id(), b"data")
     assert type(caught.value) is expected
     assert not isinstance(caught.value, FileExistsError | NotFound)
     assert caught.value.__cause__ is error
-    assert len(client.calls_to("put_object")) == 1
+    assert len(client.calls_to("put_object")) == tries
 
 
 # --- load -------------------------------------------------------------------
@@ -302,12 +325,12 @@ async def test_load_reads_the_body_inside_a_context_that_closes_it() -> None:
 async def test_load_closes_the_body_when_the_read_fails() -> None:
     from botocore.exceptions import ResponseStreamingError
 
-    body = FakeBody(ResponseStreamingError(error="reset"))
-    client = FakeS3Client(get=[{"Body": body}])
+    bodies = [FakeBody(ResponseStreamingError(error="reset")) for _ in range(4)]
+    client = FakeS3Client(get=[{"Body": body} for body in bodies])
     async with backend_on(client) as backend:
         with pytest.raises(ServiceUnavailable):
             await backend.load(mint_opaque_id())
-    assert body.closed
+    assert all(body.closed for body in bodies)
 
 
 async def test_no_such_key_is_not_found() -> None:
@@ -332,7 +355,7 @@ async def test_no_such_key_is_not_found() -> None:
 async def test_load_failures_other_than_no_such_key_are_not_not_found(
     error: ClientError, expected: type[BackendError]
 ) -> None:
-    client = FakeS3Client(get=[error])
+    client = FakeS3Client(get=[error] * 4)
     async with backend_on(client) as backend:
         with pytest.raises(expected) as caught:
             await backend.load(mint_opaque_id())
@@ -406,7 +429,8 @@ async def test_repr_and_errors_hold_no_secret(monkeypatch: pytest.MonkeyPatch) -
     backend = S3Backend(bucket="eden-unit", prefix="p", endpoint_url="http://127.0.0.1:9")
     shown = repr(backend)
     assert shown == (
-        "S3Backend(bucket='eden-unit', prefix='p', endpoint_url='http://127.0.0.1:9', region=None)"
+        "S3Backend(bucket='eden-unit', prefix='p', endpoint_url='http://127.0.0.1:9',"
+        " region=None, request_path='lean')"
     )
     async with backend:
         with pytest.raises(ServiceUnavailable) as caught:
@@ -627,3 +651,312 @@ async def test_a_cancelled_store_waits_for_the_put_in_flight() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert client.answered
+
+
+# --- integrity: CRC32C on every store, checked on every load ------------------
+
+
+def _crc(data: bytes) -> str:
+    return crc32c_b64(data)
+
+
+async def test_store_sends_the_crc32c_as_a_header_and_as_metadata() -> None:
+    client = FakeS3Client(put=[{}])
+    async with backend_on(client) as backend:
+        await backend.store(mint_opaque_id(), b"123456789")
+    (call,) = client.calls_to("put_object")
+    # RFC 3720's check value: CRC32C("123456789") = 0xE3069283.
+    assert call["ChecksumCRC32C"] == base64.b64encode(bytes.fromhex("e3069283")).decode()
+    assert call["Metadata"]["eden-crc32c"] == call["ChecksumCRC32C"]
+
+
+@pytest.mark.parametrize("code", ["BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"])
+async def test_a_refused_damaged_body_is_integrity_error_after_the_retries(code: str) -> None:
+    client = FakeS3Client(put=[client_error(code, 400)] * 4)
+    async with backend_on(client) as backend:
+        with pytest.raises(IntegrityError, match="nothing was written") as caught:
+            await backend.store(mint_opaque_id(), b"data")
+    assert not isinstance(caught.value, FileExistsError | NotFound)
+    calls = client.calls_to("put_object")
+    assert len(calls) == 4
+    assert all(call == calls[0] for call in calls), "every resend carries the same bytes and CRC"
+
+
+async def test_a_body_damaged_once_on_the_way_is_sent_again_and_stored() -> None:
+    client = FakeS3Client(put=[client_error("BadDigest", 400), {}])
+    async with backend_on(client) as backend:
+        await backend.store(mint_opaque_id(), b"data")
+    assert len(client.calls_to("put_object")) == 2
+
+
+def _get(body: bytes, **fields: Any) -> dict[str, Any]:
+    return {"Body": FakeBody(body), "ContentLength": len(body), **fields}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"ChecksumCRC32C": _crc(b"payload")},
+        {"Metadata": {"eden-crc32c": _crc(b"payload")}},
+        {"ChecksumCRC32C": _crc(b"payload"), "Metadata": {"eden-crc32c": _crc(b"payload")}},
+    ],
+    ids=["service", "metadata-only", "both"],
+)
+async def test_a_corrupt_body_is_integrity_error_and_never_returned(
+    fields: dict[str, Any],
+) -> None:
+    client = FakeS3Client(get=[_get(b"pAyload", **fields) for _ in range(4)])
+    async with backend_on(client) as backend:
+        with pytest.raises(IntegrityError, match="CRC32C mismatch") as caught:
+            await backend.load(mint_opaque_id())
+    assert "pAyload" not in str(caught.value)
+    assert len(client.calls_to("get_object")) == 4
+    assert client.calls_to("get_object")[0]["ChecksumMode"] == "ENABLED"
+
+
+async def test_a_body_damaged_once_on_the_way_is_read_again() -> None:
+    fields = {"ChecksumCRC32C": _crc(b"payload")}
+    client = FakeS3Client(get=[_get(b"pAyload", **fields), _get(b"payload", **fields)])
+    async with backend_on(client) as backend:
+        assert await backend.load(mint_opaque_id()) == b"payload"
+
+
+async def test_service_and_metadata_checksums_must_both_match() -> None:
+    # The service vouches for what it holds, our metadata for what we sent.
+    fields = {"ChecksumCRC32C": _crc(b"payload"), "Metadata": {"eden-crc32c": _crc(b"other")}}
+    client = FakeS3Client(get=[_get(b"payload", **fields) for _ in range(4)])
+    async with backend_on(client) as backend:
+        with pytest.raises(IntegrityError):
+            await backend.load(mint_opaque_id())
+
+
+@pytest.mark.parametrize(
+    "fields", [{}, {"ChecksumCRC32C": "AAAAAA==-3"}], ids=["no-checksum", "composite-only"]
+)
+async def test_an_object_without_a_whole_crc32c_loads_unverified(fields: dict[str, Any]) -> None:
+    client = FakeS3Client(get=[_get(b"written by another tool", **fields)])
+    async with backend_on(client) as backend:
+        assert await backend.load(mint_opaque_id()) == b"written by another tool"
+
+
+async def test_a_checksum_botocore_checked_itself_is_integrity_error() -> None:
+    from botocore.exceptions import FlexibleChecksumError
+
+    error = FlexibleChecksumError(error_msg="Expected checksum x did not match")
+    client = FakeS3Client(get=[error] * 4)
+    async with backend_on(client) as backend:
+        with pytest.raises(IntegrityError) as caught:
+            await backend.load(mint_opaque_id())
+    assert caught.value.__cause__ is error
+
+
+async def _read_stream(backend: S3Backend, chunks: list[bytes]) -> None:
+    async with backend.load_stream(mint_opaque_id()) as stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+
+
+async def test_load_stream_hands_bytes_out_and_raises_at_the_end_on_a_mismatch() -> None:
+    payload = os.urandom(3 * _MIB + 7)
+    damaged = payload[:-1] + bytes([payload[-1] ^ 1])
+    client = FakeS3Client(get=[_get(damaged, ChecksumCRC32C=_crc(payload))])
+    chunks: list[bytes] = []
+    async with backend_on(client) as backend:
+        with pytest.raises(IntegrityError):
+            await _read_stream(backend, chunks)
+    # Streamed bytes cannot be taken back: all arrived, and the error came at the end.
+    assert b"".join(chunks) == damaged
+    assert len(chunks) == 4
+
+
+@pytest.mark.parametrize("where", ["service", "metadata"])
+async def test_load_stream_of_intact_bytes_ends_normally(where: str) -> None:
+    payload = os.urandom(2 * _MIB + 1)
+    fields: dict[str, Any] = (
+        {"ChecksumCRC32C": _crc(payload)}
+        if where == "service"
+        else {"Metadata": {"eden-crc32c": _crc(payload)}}
+    )
+    client = FakeS3Client(get=[_get(payload, **fields)])
+    chunks: list[bytes] = []
+    async with backend_on(client) as backend:
+        await _read_stream(backend, chunks)
+    assert b"".join(chunks) == payload
+
+
+async def test_load_stream_retries_the_request_but_not_the_body() -> None:
+    client = FakeS3Client(
+        get=[client_error("SlowDown", 503, operation="GetObject"), _get(b"x", Metadata={})]
+    )
+    chunks: list[bytes] = []
+    async with backend_on(client) as backend:
+        await _read_stream(backend, chunks)
+    assert chunks == [b"x"]
+
+
+# --- the 412 nonce check compares the CRC32C too ------------------------------
+
+
+def _head(fake: FakeS3Client, *, service_crc: str | None) -> Mapping[str, Any]:
+    sent = fake.calls_to("put_object")[0]
+    head: dict[str, Any] = {"Metadata": dict(sent["Metadata"]), "ContentLength": len(sent["Body"])}
+    if service_crc is not None:
+        head["ChecksumCRC32C"] = service_crc
+    return head
+
+
+async def test_a_retried_store_whose_first_attempt_landed_is_success() -> None:
+    # The first PUT was committed and its reply timed out; the retry meets it.
+    client = FakeS3Client(
+        put=[
+            ReadTimeoutError(endpoint_url="http://127.0.0.1:1"),
+            client_error("PreconditionFailed", 412),
+        ]
+    )
+    client.scripts["head_object"].append(lambda fake: _head(fake, service_crc=_crc(b"data")))
+    async with backend_on(client) as backend:
+        await backend.store(mint_opaque_id(), b"data")
+    first, second = client.calls_to("put_object")
+    assert first == second
+    assert client.calls_to("head_object")[0]["ChecksumMode"] == "ENABLED"
+
+
+async def test_412_on_our_nonce_with_another_crc32c_is_damage_not_success() -> None:
+    client = FakeS3Client(put=[client_error("PreconditionFailed", 412)])
+    client.scripts["head_object"].append(lambda fake: _head(fake, service_crc=_crc(b"dAta")))
+    async with backend_on(client) as backend:
+        with pytest.raises(IntegrityError, match="not its CRC32C") as caught:
+            await backend.store(mint_opaque_id(), b"data")
+    assert not isinstance(caught.value, FileExistsError)
+
+
+# --- multipart: per-part CRC32C and a FULL_OBJECT whole --------------------------
+
+
+async def test_multipart_parts_carry_their_crc32c_and_complete_the_whole() -> None:
+    payload = os.urandom(12 * _MIB)
+    client = MultipartFake(complete=[{}])
+    async with _stream_backend(client) as backend:
+        await backend.store_stream(
+            mint_opaque_id(), [payload[i : i + _MIB] for i in range(0, 12 * _MIB, _MIB)]
+        )
+    [create] = client.calls_to("create_multipart_upload")
+    assert (create["ChecksumAlgorithm"], create["ChecksumType"]) == ("CRC32C", "FULL_OBJECT")
+    parts = client.calls_to("upload_part")
+    assert [p["ChecksumCRC32C"] for p in parts] == [_crc(p["Body"]) for p in parts]
+    assert b"".join(p["Body"] for p in parts) == payload
+    [complete] = client.calls_to("complete_multipart_upload")
+    assert complete["ChecksumCRC32C"] == _crc(payload)
+    assert complete["ChecksumType"] == "FULL_OBJECT"
+    listed = complete["MultipartUpload"]["Parts"]
+    assert [p["ChecksumCRC32C"] for p in listed] == [p["ChecksumCRC32C"] for p in parts]
+
+
+async def test_a_412_at_complete_compares_the_whole_crc32c() -> None:
+    def ours_but_damaged(fake: FakeS3Client) -> Mapping[str, Any]:
+        sent = fake.calls_to("create_multipart_upload")[0]["Metadata"]
+        return {"Metadata": sent, "ContentLength": 6 * _MIB, "ChecksumCRC32C": _crc(b"no")}
+
+    client = MultipartFake(complete=[client_error("PreconditionFailed", 412)])
+    client.scripts["head_object"] = [ours_but_damaged]
+    async with _stream_backend(client) as backend:
+        with pytest.raises(IntegrityError):
+            await backend.store_stream(mint_opaque_id(), [b"a" * 6 * _MIB])
+
+
+async def test_a_part_damaged_on_the_way_is_sent_again() -> None:
+    class Flaky(MultipartFake):
+        async def upload_part(self, **kwargs: Any) -> Mapping[str, Any]:
+            if not self.calls_to("upload_part"):
+                self.calls.append(("upload_part", kwargs))
+                raise client_error("BadDigest", 400, operation="UploadPart")
+            return await super().upload_part(**kwargs)
+
+    client = Flaky(complete=[{}])
+    async with _stream_backend(client) as backend:
+        await backend.store_stream(mint_opaque_id(), [b"a" * 6 * _MIB])
+    first, second, _ = client.calls_to("upload_part")
+    assert first == second
+
+
+# --- timeouts and retries -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"connect_timeout": 0},
+        {"connect_timeout": -1.0},
+        {"read_timeout": float("inf")},
+        {"read_timeout": float("nan")},
+        {"read_timeout": "30"},
+        {"connect_timeout": True},
+        {"retry": {"attempts": 3}},
+    ],
+    ids=repr,
+)
+def test_bad_timeouts_and_retry_raise_config_error(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        S3Backend(bucket="b", **kwargs)
+
+
+async def test_timeouts_reach_the_client_and_botocore_retries_are_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_test_credentials(monkeypatch)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "9")  # must not bring botocore's retries back
+    async with S3Backend(
+        bucket="eden-unit", endpoint_url="http://127.0.0.1:9", connect_timeout=1.5, read_timeout=7
+    ) as backend:
+        client: Any = await backend._get_client()
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (1.5, 7.0)
+        assert config.retries["total_max_attempts"] == 1
+
+
+async def test_the_default_timeouts_are_finite() -> None:
+    from eden_storage_async._s3_config import (
+        DEFAULT_CONNECT_TIMEOUT_S,
+        DEFAULT_READ_TIMEOUT_S,
+        DEFAULT_RETRY,
+    )
+
+    assert 0 < DEFAULT_CONNECT_TIMEOUT_S <= 10
+    assert 0 < DEFAULT_READ_TIMEOUT_S <= 60
+    assert DEFAULT_RETRY.deadline_s is not None
+
+
+async def test_the_deadline_bounds_the_retries() -> None:
+    client = FakeS3Client(put=[client_error("SlowDown", 503)] * 1000)
+    retry = Backoff(attempts=1000, base_s=0.05, cap_s=0.05, deadline_s=0.3)
+    started = time.monotonic()
+    async with backend_on(client, retry=retry) as backend:
+        with pytest.raises(ServiceUnavailable):
+            await backend.store(mint_opaque_id(), b"data")
+    assert time.monotonic() - started < 1.0
+    assert 2 <= len(client.calls_to("put_object")) < 100
+
+
+async def test_botocore_never_checks_crc32c_itself_on_our_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With awscrt installed, botocore would checksum a GetObject body as CRC32C
+    too: twice the work, on the loop. Other algorithms stay with botocore."""
+    use_test_credentials(monkeypatch)
+    async with S3Backend(bucket="eden-unit", endpoint_url="http://127.0.0.1:9") as backend:
+        client: Any = await backend._get_client()
+        # What botocore's resolve_checksum_context leaves for a GetObject with
+        # ChecksumMode="ENABLED" when awscrt is installed, sent through the
+        # event our client emits right after it.
+        context: dict[str, Any] = {"checksum": {"response_algorithms": ["crc32c", "crc32"]}}
+        request = {"headers": {}, "body": b"", "url": "http://127.0.0.1:9/eden-unit/k",
+                   "method": "GET", "url_path": "/eden-unit/k", "query_string": {},
+                   "context": context}  # fmt: skip
+        await client.meta.events.emit(
+            "before-call.s3.GetObject",
+            model=client.meta.service_model.operation_model("GetObject"),
+            params=request,
+            request_signer=None,
+            context=context,
+        )
+    assert context["checksum"]["response_algorithms"] == ["crc32"]

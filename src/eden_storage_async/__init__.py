@@ -31,6 +31,7 @@ from ._gcs import GcsBackend
 from ._ids import Payload, mint_opaque_id, validate_opaque_id
 from ._memory import InMemoryArtifactBackend
 from ._protocol import ArtifactBackend
+from ._retry import Backoff
 from ._s3 import S3Backend
 from ._server import create_app
 
@@ -43,6 +44,7 @@ __all__ = [
     "BackendBase",
     "BackendClosed",
     "BackendError",
+    "Backoff",
     "BucketNotFound",
     "ConfigError",
     "ConflictRetriesExhausted",

@@ -1,4 +1,4 @@
-"""``GcsBackend``: one Google Cloud Storage object per artifact, on gcloud-aio-storage.
+"""``GcsBackend``: one Google Cloud Storage object per artifact, on aiohttp and gcloud-aio.
 
 Create-only is enforced by GCS itself: every upload carries
 ``ifGenerationMatch=0`` (multipart below ``resumable_threshold``, resumable
@@ -7,27 +7,35 @@ writes a random nonce into the object's custom metadata, so that after a 412
 one metadata read tells a lost reply to our own write (our nonce: success)
 from another writer's object (``AlreadyExists``).
 
+Integrity: every upload carries its CRC32C for GCS to verify, and every load
+checks the bytes against the CRC32C GCS returns (and our own copy in the
+object's metadata) before handing them back (``_gcs_outcomes``).
+
 The SDK and aiohttp are imported on construction, not with this module, so the
-base package imports without the ``gcs`` extra.
+base package imports without the ``gcs`` extra: the modules that need them are
+imported inside the methods (after construction they are cached, so that costs
+a dict lookup).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ._base import BackendBase
-from ._errors import AlreadyExists, BucketNotFound, ConfigError, MissingDependency, NotFound
+from ._checksum import Crc32c, crc32c_b64
+from ._errors import IntegrityError
 from ._gcs_config import (
     DEFAULT_ENDPOINT,
+    STREAM_PIECE,
     check_bucket,
+    check_limits,
+    import_sdk,
     normalize_endpoint,
     normalize_prefix,
     without_userinfo,
@@ -39,13 +47,12 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._gcs_client import GcsClient
+    from ._gcs_outcomes import Failed
 
 __all__ = ["GcsBackend"]
 
 _T = TypeVar("_T")
 _log = logging.getLogger("eden_storage_async.gcs")
-
-_PIP_HINT = "pip install 'eden-storage-async[gcs]'"
 
 
 class GcsBackend(BackendBase):
@@ -71,7 +78,16 @@ class GcsBackend(BackendBase):
     ``max_concurrency`` sizes the connection pool and caps the operations in
     flight, so a request's timeout never runs while it queues for a connection.
     Transient failures (408, 429, 5xx, resets, timeouts) are retried per
-    ``retry``; a store is safe to retry because of the nonce.
+    ``retry`` (by default up to 5 attempts within 60 s); a store is safe to
+    retry because of the nonce, and a streamed upload resumes from the offset
+    the upload session reports.
+
+    Every store sends its CRC32C, which GCS verifies (a mismatch raises
+    ``IntegrityError`` and stores nothing); every load verifies the bytes
+    before returning them (a mismatch is read again per ``retry``, then
+    raises ``IntegrityError``). ``load_stream`` hands bytes out as they arrive and
+    raises ``IntegrityError`` at the end of a stream that does not match: a
+    stream is verified only once it ends without error.
     """
 
     def __init__(
@@ -85,9 +101,11 @@ class GcsBackend(BackendBase):
         min_throughput: float = 1024 * 1024,
         max_concurrency: int = 64,
         resumable_threshold: int = 5 * 1024 * 1024,
-        retry: Backoff = Backoff(attempts=5, base_s=0.2, cap_s=5.0),  # noqa: B008 - frozen
+        # The deadline bounds a call to about a minute plus one request's
+        # timeout, where 5 attempts alone could stack 5 full timeouts.
+        retry: Backoff = Backoff(attempts=5, base_s=0.2, cap_s=5.0, deadline_s=60.0),  # noqa: B008
     ) -> None:
-        _import_sdk()
+        import_sdk()
         from ._gcs_client import Timeouts
 
         self._bucket = check_bucket(bucket)
@@ -104,15 +122,7 @@ class GcsBackend(BackendBase):
                 self._bucket,
                 self._endpoint,
             )
-        for name, value in (("timeout", timeout), ("min_throughput", min_throughput)):
-            if not value > 0:
-                raise ConfigError(f"GcsBackend: {name} must be positive, got {value!r}")
-        if max_concurrency < 1:
-            raise ConfigError(
-                f"GcsBackend: max_concurrency must be at least 1, got {max_concurrency}"
-            )
-        if resumable_threshold < 0:
-            raise ConfigError("GcsBackend: resumable_threshold must not be negative")
+        check_limits(timeout, min_throughput, max_concurrency, resumable_threshold)
         self._session = session
         self._timeouts = Timeouts(idle_s=timeout, min_bytes_per_s=min_throughput)
         self._max_concurrency = max_concurrency
@@ -123,6 +133,11 @@ class GcsBackend(BackendBase):
         self._slots = asyncio.Semaphore(max_concurrency)
         self._client_lock = asyncio.Lock()
         self._client: GcsClient | None = None
+        # store_stream's piece size; tests make it small to cross pieces cheaply.
+        self._stream_piece = STREAM_PIECE
+        # Resuming a failed piece through a status query would publish a
+        # partial object on fake-gcs-server v1.54.0 (see _gcs_resumable).
+        self._resume_streams = not self._emulator
 
     @property
     def bucket(self) -> str:
@@ -145,55 +160,63 @@ class GcsBackend(BackendBase):
         )
 
     async def _store(self, opaque_id: str, data: memoryview) -> None:
-        from ._gcs_errors import status_of
+        from ._gcs_errors import is_transient, status_of
+        from ._gcs_outcomes import Failed, Target
 
-        client = await self._ensure_client()
+        client = self._client or await self._ensure_client()
         name = self.object_name(opaque_id)
         nonce = secrets.token_hex(16)
+        crc = crc32c_b64(data)
         resumable = len(data) > self._resumable_threshold
         async with self._slots:
             outcome = await self._call(
-                lambda: client.upload(name, data, nonce, resumable=resumable)
+                lambda: client.upload(name, data, nonce, crc, resumable=resumable)
             )
-            if not isinstance(outcome, _Failed):
+            target = Target(client, self._call, self._bucket, opaque_id, name)
+            if not isinstance(outcome, Failed):
+                target.check_stored(outcome, crc)
                 return
-            status = status_of(outcome.exc)
-            if status == 412:
-                await self._resolve_conflict(client, opaque_id, name, nonce, outcome.exc)
+            if status_of(outcome.exc) == 412:
+                await target.resolve_conflict(nonce, crc, outcome.exc)
                 return
-        if status == 404:
-            # An upload has no object to miss: its 404 is the bucket.
-            raise BucketNotFound(
-                f"GcsBackend: cannot store artifact {opaque_id}: "
-                f"bucket {self._bucket!r} does not exist"
-            ) from _scrubbed(client, outcome.exc)
-        _raise(
-            client,
-            outcome.exc,
-            f"GcsBackend: cannot store artifact {opaque_id} at {self._url(name)}",
-        )
+            if is_transient(outcome.exc):
+                # The retries are spent, but an earlier attempt may have landed
+                # with its reply lost: the nonce tells, so no stored object is
+                # reported as a failure.
+                await target.confirm_landed(nonce, crc, outcome.exc)
+                return
+        target.fail_store(outcome.exc)
 
     async def _load(self, opaque_id: str) -> bytes:
         from ._gcs_errors import status_of
+        from ._gcs_outcomes import Failed, Target
 
-        client = await self._ensure_client()
+        client = self._client or await self._ensure_client()
         name = self.object_name(opaque_id)
+        target = Target(client, self._call, self._bucket, opaque_id, name)
+
+        async def fetch() -> bytes:
+            got = await client.download(name)
+            await target.verify_download(got.data, got.crc32c, got.own_crc32c)
+            return got.data
+
         async with self._slots:
-            outcome = await self._call(lambda: client.download(name))
-            if not isinstance(outcome, _Failed):
+            # A mismatch is retried too: a body damaged on the way reads back
+            # whole; one damaged at rest keeps failing, and then it is raised.
+            outcome = await self._call(fetch, retry_mismatch=True)
+            if not isinstance(outcome, Failed):
                 return outcome
+            if isinstance(outcome.exc, IntegrityError):
+                raise outcome.exc
             if status_of(outcome.exc) == 404:
-                await self._raise_absent(client, opaque_id, name, outcome.exc)
-        _raise(
-            client,
-            outcome.exc,
-            f"GcsBackend: cannot load artifact {opaque_id} from {self._url(name)}",
-        )
+                await target.raise_absent(outcome.exc)
+        target.fail(outcome.exc, f"GcsBackend: cannot load artifact {opaque_id} from {target.url}")
 
     async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
         import aiohttp
 
-        from ._gcs_errors import status_of
+        from ._gcs_errors import SessionGone, is_transient, status_of
+        from ._gcs_outcomes import Target
 
         chunks = aiter(source)
         try:
@@ -202,47 +225,55 @@ class GcsBackend(BackendBase):
                 # Small enough to hold: the single-request upload, with its retries.
                 await self._store(opaque_id, memoryview(head))
                 return
-            client = await self._ensure_client()
+            client = self._client or await self._ensure_client()
             name = self.object_name(opaque_id)
+            target = Target(client, self._call, self._bucket, opaque_id, name)
             nonce = secrets.token_hex(16)
+            crc = Crc32c()
             async with self._slots:
-                # Not retried: the chunks already sent cannot be asked for again.
                 try:
-                    await client.upload_stream(name, head, chunks, nonce)
+                    await client.resumable.upload_stream(
+                        name, head, chunks, nonce, crc, piece=self._stream_piece
+                    )
                     return
-                except (TimeoutError, aiohttp.ClientError) as exc:
+                except (TimeoutError, aiohttp.ClientError, SessionGone) as exc:
                     # Only the wire's failures: the caller's own chunks may
                     # raise anything, and that propagates as it is.
                     failure = exc
                 if status_of(failure) == 412:
-                    await self._resolve_conflict(client, opaque_id, name, nonce, failure)
+                    await target.resolve_conflict(nonce, crc.b64(), failure)
+                    return
+                if is_transient(failure) or isinstance(failure, SessionGone):
+                    # The last piece may have landed with its reply lost (or,
+                    # on the emulator, its session closed): the nonce tells.
+                    await target.confirm_landed(nonce, crc.b64(), failure)
                     return
         finally:
             await chunks.aclose()
-        if status_of(failure) == 404:
-            raise BucketNotFound(
-                f"GcsBackend: cannot store artifact {opaque_id}: "
-                f"bucket {self._bucket!r} does not exist"
-            ) from _scrubbed(client, failure)
-        _raise(
-            client, failure, f"GcsBackend: cannot store artifact {opaque_id} at {self._url(name)}"
-        )
+        target.fail_store(failure)
 
     @contextlib.asynccontextmanager
     async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
         from ._gcs_errors import status_of
+        from ._gcs_outcomes import Failed, Target
+        from ._gcs_wire import CRC_KEY, crc32c_of_hash_header
 
-        client = await self._ensure_client()
+        client = self._client or await self._ensure_client()
         name = self.object_name(opaque_id)
-        what = f"GcsBackend: cannot load artifact {opaque_id} from {self._url(name)}"
+        target = Target(client, self._call, self._bucket, opaque_id, name)
+        what = f"GcsBackend: cannot load artifact {opaque_id} from {target.url}"
         async with self._slots:
             opened = await self._call(lambda: client.download_stream(name))
-            if isinstance(opened, _Failed):
+            if isinstance(opened, Failed):
                 if status_of(opened.exc) == 404:
-                    await self._raise_absent(client, opaque_id, name, opened.exc)
-                _raise(client, opened.exc, what)
+                    await target.raise_absent(opened.exc)
+                target.fail(opened.exc, what)
             try:
-                yield _media_chunks(client, opened, what)
+                expected = await target.expected_crcs(
+                    crc32c_of_hash_header(opened.headers),
+                    opened.headers.get(f"X-Goog-Meta-{CRC_KEY}"),
+                )
+                yield target.verified_chunks(opened, expected, what)
             finally:
                 opened.release()
 
@@ -253,133 +284,37 @@ class GcsBackend(BackendBase):
 
     async def _ensure_client(self) -> GcsClient:
         """The client, built on first use: a session needs a running loop."""
-        if self._client is None:
-            async with self._client_lock:
-                if self._client is None:
-                    from ._gcs_client import open_client
+        async with self._client_lock:
+            if self._client is None:
+                from ._gcs_client import open_client
 
-                    self._client = await open_client(
-                        session=self._session,
-                        api_root=self._endpoint,
-                        emulator=self._emulator,
-                        bucket=self._bucket,
-                        max_concurrency=self._max_concurrency,
-                        timeouts=self._timeouts,
-                    )
+                self._client = await open_client(
+                    session=self._session,
+                    api_root=self._endpoint,
+                    emulator=self._emulator,
+                    bucket=self._bucket,
+                    max_concurrency=self._max_concurrency,
+                    timeouts=self._timeouts,
+                    retry=self._retry,
+                    resume=self._resume_streams,
+                )
         return self._client
 
-    async def _call(self, operation: Callable[[], Awaitable[_T]]) -> _T | _Failed:
+    async def _call(
+        self, operation: Callable[[], Awaitable[_T]], *, retry_mismatch: bool = False
+    ) -> _T | Failed:
         """Run ``operation`` with retries; a final failure is returned, not raised.
 
         Returning it lets the caller raise its translation outside any
         ``except`` block, so the SDK error (whose request headers hold the
-        token) is not attached as ``__context__``.
+        token) is not attached as ``__context__``. ``retry_mismatch`` also
+        retries an ``IntegrityError``.
         """
-        from ._gcs_errors import is_transient
+        from ._gcs_errors import is_transient, is_transient_or_mismatch
+        from ._gcs_outcomes import Failed
 
+        should_retry = is_transient_or_mismatch if retry_mismatch else is_transient
         try:
-            return await retrying(operation, should_retry=is_transient, backoff=self._retry)
+            return await retrying(operation, should_retry=should_retry, backoff=self._retry)
         except Exception as exc:
-            return _Failed(exc)
-
-    async def _resolve_conflict(
-        self, client: GcsClient, opaque_id: str, name: str, nonce: str, conflict: Exception
-    ) -> None:
-        """After a 412: return if the object is our own write, else raise AlreadyExists."""
-        from ._gcs_errors import status_of
-
-        owner = await self._call(lambda: client.nonce_of(name))
-        if isinstance(owner, _Failed):
-            # 404: the object existed at our write and is gone now; the 412 stands.
-            if status_of(owner.exc) != 404:
-                _raise(
-                    client,
-                    owner.exc,
-                    f"GcsBackend: store of artifact {opaque_id} got 412 and could not read "
-                    f"{self._url(name)} to tell whether the object is its own write",
-                )
-        elif owner == nonce:
-            # An earlier attempt of this very store landed; only its reply was lost.
-            _log.debug("store of %s: the 412 was our own earlier attempt", opaque_id)
-            return
-        raise AlreadyExists(
-            f"GcsBackend: artifact {opaque_id} already exists at {self._url(name)}"
-        ) from _scrubbed(client, conflict)
-
-    async def _raise_absent(
-        self, client: GcsClient, opaque_id: str, name: str, miss: Exception
-    ) -> NoReturn:
-        """After a 404 on a read: the bucket metadata says which of the two is missing."""
-        exists = await self._call(client.bucket_exists)
-        if isinstance(exists, _Failed):
-            _raise(
-                client,
-                exists.exc,
-                f"GcsBackend: load of artifact {opaque_id} got 404 and could not check "
-                f"whether bucket {self._bucket!r} exists",
-            )
-        if exists is False:
-            raise BucketNotFound(
-                f"GcsBackend: cannot load artifact {opaque_id}: "
-                f"bucket {self._bucket!r} does not exist"
-            ) from _scrubbed(client, miss)
-        if exists is None:
-            # Least-privilege roles lack storage.buckets.get; the object 404 is
-            # then taken at its word (documented in docs/gcs.md).
-            _log.debug("bucket metadata refused (403); treating the 404 as an absent object")
-        raise NotFound(
-            f"GcsBackend: artifact {opaque_id} not found at {self._url(name)}"
-        ) from _scrubbed(client, miss)
-
-    def _url(self, name: str) -> str:
-        return f"gs://{self._bucket}/{name}"
-
-
-@dataclass(frozen=True)
-class _Failed:
-    """The final failure of a retried call."""
-
-    exc: Exception
-
-
-async def _media_chunks(
-    client: GcsClient, resp: aiohttp.ClientResponse, what: str
-) -> AsyncIterator[bytes]:
-    """The body of an open download in pieces of up to 1 MiB, errors translated."""
-    while True:
-        try:
-            chunk = await resp.content.read(1024 * 1024)
-        except Exception as exc:
-            failure = exc
-        else:
-            if not chunk:
-                return
-            yield chunk
-            continue
-        _raise(client, failure, what)
-
-
-def _scrubbed(client: GcsClient, exc: Exception) -> BaseException:
-    from ._gcs_errors import scrubbed
-
-    return scrubbed(exc, client.known_secrets())
-
-
-def _raise(client: GcsClient, exc: Exception, what: str) -> NoReturn:
-    """Raise the translation of ``exc``, chained to its credential-free copy."""
-    from ._gcs_errors import translate
-
-    known = client.known_secrets()
-    raise translate(exc, what, known) from _scrubbed(client, exc)
-
-
-def _import_sdk() -> None:
-    """Import the ``gcs`` extra now, so a missing one fails at construction."""
-    try:
-        for module in ("aiohttp", "gcloud.aio.auth", "gcloud.aio.storage"):
-            importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependency(
-            f"GcsBackend needs gcloud-aio-storage and aiohttp, which are not installed: "
-            f"run {_PIP_HINT}"
-        ) from exc
+            return Failed(exc)

@@ -27,9 +27,25 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._errors import AccessDenied, BackendError, ServiceUnavailable, StorageError
+from ._errors import (
+    AccessDenied,
+    BackendError,
+    IntegrityError,
+    ServiceUnavailable,
+    StorageError,
+)
 
-__all__ = ["describe", "is_transient", "redact", "scrubbed", "status_of", "translate"]
+__all__ = [
+    "SessionGone",
+    "describe",
+    "is_checksum_refusal",
+    "is_transient",
+    "is_transient_or_mismatch",
+    "redact",
+    "scrubbed",
+    "status_of",
+    "translate",
+]
 
 # Bearer tokens in free text, and Google OAuth access tokens wherever they sit.
 _TOKEN_TEXT = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|ya29\.[\w.~+/=-]+")
@@ -37,6 +53,17 @@ _TOKEN_TEXT = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|ya29\.[\w.~+/=-]+")
 _SECRET_QUERY_KEYS = ("upload_id", "access_token", "key")
 _SECRET_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
 _MAX_MESSAGE = 200
+# Real GCS refuses an upload whose body does not match the crc32c it was given
+# with 400 "Provided CRC32C \"...\" doesn't match calculated CRC32C \"...\"."
+_CRC_REFUSAL = re.compile(r"(?i)crc32c")
+
+
+class SessionGone(Exception):
+    """The service no longer knows a resumable upload session (404/410 on a PUT).
+
+    On fake-gcs-server v1.54.0 that is also what a *finished* session answers,
+    so only the object itself (its nonce) can tell whether the upload landed.
+    """
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -55,6 +82,20 @@ def is_transient(exc: BaseException) -> bool:
         exc,
         aiohttp.ClientConnectionError | aiohttp.ClientPayloadError | asyncio.TimeoutError,
     )
+
+
+def is_checksum_refusal(exc: BaseException) -> bool:
+    """True for GCS's 400 refusing a body that does not match its CRC32C."""
+    return (
+        isinstance(exc, aiohttp.ClientResponseError)
+        and exc.status == 400
+        and _CRC_REFUSAL.search(exc.message) is not None
+    )
+
+
+def is_transient_or_mismatch(exc: BaseException) -> bool:
+    """``is_transient``, or an ``IntegrityError``: a download worth reading again."""
+    return isinstance(exc, IntegrityError) or is_transient(exc)
 
 
 def redact(text: str, known: Iterable[str] = ()) -> str:
@@ -77,14 +118,17 @@ def describe(exc: BaseException, known: Iterable[str] = ()) -> str:
 def translate(exc: BaseException, what: str, known: Iterable[str] = ()) -> StorageError:
     """Map a failure that is not a 404 or a 412 to the library's errors.
 
-    401/403 → ``AccessDenied``; 408, 429, 5xx, resets and timeouts (the
-    retries are spent by now) → ``ServiceUnavailable``; anything else →
-    ``BackendError``. ``what`` starts the message.
+    401/403 → ``AccessDenied``; a 400 refusing the body's CRC32C →
+    ``IntegrityError`` (nothing was stored); 408, 429, 5xx, resets and
+    timeouts (the retries are spent by now) → ``ServiceUnavailable``; anything
+    else → ``BackendError``. ``what`` starts the message.
     """
     detail = f"{what}: {describe(exc, known)}"
+    if is_checksum_refusal(exc):
+        return IntegrityError(f"{detail} (the service refused the body's CRC32C; nothing stored)")
     if status_of(exc) in (401, 403):
         return AccessDenied(detail)
-    if is_transient(exc):
+    if is_transient(exc) or isinstance(exc, SessionGone):
         return ServiceUnavailable(detail)
     return BackendError(detail)
 

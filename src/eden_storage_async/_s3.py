@@ -2,8 +2,15 @@
 
 Create-only is enforced by the service: every ``PutObject`` carries
 ``If-None-Match: *``, so a taken key answers 412 and nothing is overwritten.
-aiobotocore is imported here, when a backend is built, and nowhere else; the
-base package works without the ``s3`` extra.
+Every store carries the body's CRC32C and every load checks it
+(``_s3_checksum.py``). Transient failures are retried by our own loop
+(``retry``), not botocore's, within connect and read timeouts; see
+``client_config_kwargs`` for why. aiobotocore is imported here, when a backend
+is built, and nowhere else; the base package works without the ``s3`` extra.
+
+The hot path talks to its client only through ``put_object``, ``get_object``
+and ``head_object``, with the keyword arguments used below, so a lean client
+with just those three calls can stand in for aiobotocore's.
 """
 
 from __future__ import annotations
@@ -11,40 +18,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal, TypeVar
 
 from ._base import BackendBase
-from ._errors import BackendError, ConfigError, ConflictRetriesExhausted
+from ._checksum import crc32c_b64
+from ._errors import ConfigError, ConflictRetriesExhausted
 from ._retry import Backoff, retrying
-from ._s3_client import S3Client, client_config_kwargs, import_sdk, object_body
+from ._s3_checksum import METADATA_KEY, StreamCheck, verified_chunks, verify_body
+from ._s3_client import (
+    S3Client,
+    client_config_kwargs,
+    import_sdk,
+    object_body,
+    open_client,
+)
+from ._s3_config import (
+    DEFAULT_CONFLICT_BACKOFF,
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    DEFAULT_READ_TIMEOUT_S,
+    DEFAULT_RETRY,
+    check_settings,
+)
 from ._s3_errors import (
     LOAD_CODES,
     STORE_CODES,
-    http_status,
     is_conditional_conflict,
     is_precondition_failed,
+    is_transient,
     map_s3_errors,
 )
-from ._s3_stream import MIN_PART_SIZE, CompleteConflict, Tally, upload_multipart
+from ._s3_nonce import NONCE_KEY, is_this_write
+from ._s3_stream import CompleteConflict, Tally, upload_multipart
 from ._settle import settle
 from ._stream import ChunkSource, read_head
 
 __all__ = ["S3Backend", "S3Client"]
 
-# Sent as x-amz-meta-eden-write-nonce: tells our own lost-reply write apart
-# from someone else's object when a retried PutObject answers 412.
-_NONCE_KEY = "eden-write-nonce"
-# S3's 409 ConditionalRequestConflict means "nothing written, try again"; four
-# attempts over at most ~0.35 s of jittered sleep, then ConflictRetriesExhausted.
-_CONFLICT_BACKOFF = Backoff(attempts=4, base_s=0.05, cap_s=1.0)
-_DEFAULT_MAX_CONCURRENCY = 64
-# store_stream buffers up to this much before switching to a multipart upload,
-# whose parts are this size; load_stream reads the body in pieces of 1 MiB.
-_MULTIPART_THRESHOLD = 8 * 1024 * 1024
-_PART_SIZE = 8 * 1024 * 1024
-_READ_CHUNK = 1024 * 1024
+_T = TypeVar("_T")
 
 
 class S3Backend(BackendBase):
@@ -56,10 +70,21 @@ class S3Backend(BackendBase):
 
     ``region`` defaults to botocore's chain (``AWS_DEFAULT_REGION``, the
     profile); with ``endpoint_url`` set and no region anywhere, ``us-east-1``.
-    ``max_concurrency`` sizes the connection pool. Construction needs no
+    ``max_concurrency`` sizes the connection pool. ``connect_timeout`` and
+    ``read_timeout`` (seconds) bound each attempt; ``retry`` bounds the retries
+    of transient failures (resets, timeouts, 5xx, throttling, a body damaged
+    on the way), its ``deadline_s`` the whole operation. Construction needs no
     running loop: the client is created on first use and closed by
     ``aclose()``. A ``client`` passed in is used as is and is NOT closed by
     ``aclose()``: whoever created it owns it.
+
+    ``request_path="lean"`` (the default) sends the hot calls (PutObject,
+    GetObject, HeadObject) through a lean request path that signs with
+    botocore's own SigV4 signer and the client's own credentials, at about a
+    third of the SDK's client CPU per call (docs/s3-lean.md); multipart
+    uploads stay on aiobotocore. ``"sdk"`` sends everything through
+    aiobotocore. A client that goes through a proxy, or one passed in as
+    ``client``, always uses the SDK path.
     """
 
     def __init__(
@@ -70,27 +95,28 @@ class S3Backend(BackendBase):
         prefix: str = "",
         endpoint_url: str | None = None,
         client: S3Client | None = None,
-        max_concurrency: int = _DEFAULT_MAX_CONCURRENCY,
-        conflict_backoff: Backoff = _CONFLICT_BACKOFF,
-        multipart_threshold: int = _MULTIPART_THRESHOLD,
-        part_size: int = _PART_SIZE,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        conflict_backoff: Backoff = DEFAULT_CONFLICT_BACKOFF,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        part_size: int = DEFAULT_PART_SIZE,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+        retry: Backoff = DEFAULT_RETRY,
+        request_path: Literal["lean", "sdk"] = "lean",
     ) -> None:
-        if not isinstance(bucket, str) or not bucket or "/" in bucket:
-            raise ConfigError(f"bucket must be a non-empty name without '/', got {bucket!r}")
-        if not isinstance(prefix, str):
-            raise ConfigError(f"prefix must be a str, got {prefix!r}")
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ConfigError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
-        if not isinstance(part_size, int) or part_size < MIN_PART_SIZE:
-            raise ConfigError(f"part_size must be an int of at least 5 MiB, got {part_size!r}")
-        if not isinstance(multipart_threshold, int) or multipart_threshold < 0:
-            raise ConfigError(
-                f"multipart_threshold must be a non-negative int, got {multipart_threshold!r}"
-            )
-        if endpoint_url is not None and (urlsplit(endpoint_url).username is not None):
-            raise ConfigError(
-                "endpoint_url must not hold user info; credentials come from the default chain"
-            )
+        if request_path not in ("lean", "sdk"):
+            raise ConfigError(f"request_path must be 'lean' or 'sdk', got {request_path!r}")
+        check_settings(
+            bucket=bucket,
+            prefix=prefix,
+            endpoint_url=endpoint_url,
+            max_concurrency=max_concurrency,
+            multipart_threshold=multipart_threshold,
+            part_size=part_size,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retry=retry,
+        )
         self._sdk = import_sdk()
         self._bucket = bucket
         self._region = region
@@ -101,6 +127,10 @@ class S3Backend(BackendBase):
         self._conflict_backoff = conflict_backoff
         self._multipart_threshold = multipart_threshold
         self._part_size = part_size
+        self._connect_timeout = float(connect_timeout)
+        self._read_timeout = float(read_timeout)
+        self._retry = retry
+        self._request_path = request_path
         self._client: S3Client | None = client
         # The lock serialises only the first use, when many tasks may race to
         # build the one client; later calls never touch it.
@@ -120,7 +150,8 @@ class S3Backend(BackendBase):
     def __repr__(self) -> str:
         return (
             f"S3Backend(bucket={self._bucket!r}, prefix={self._prefix!r}, "
-            f"endpoint_url={self._endpoint_url!r}, region={self._region!r})"
+            f"endpoint_url={self._endpoint_url!r}, region={self._region!r}, "
+            f"request_path={self._request_path!r})"
         )
 
     def _key(self, opaque_id: str) -> str:
@@ -137,41 +168,47 @@ class S3Backend(BackendBase):
             return self._client
 
     async def _create_client(self) -> S3Client:
-        # Building a session reads the shared config files and loading the S3
-        # model reads and parses large JSON files: off the loop, once.
-        session, region = await asyncio.to_thread(self._prepare_session)
-        context = session.create_client(
-            "s3",
-            region_name=region,
+        client = await open_client(
+            self._sdk,
+            self._owned,
+            region=self._region,
             endpoint_url=self._endpoint_url,
-            config=self._sdk.config_cls(**client_config_kwargs(self._max_concurrency)),
+            config_kwargs=client_config_kwargs(
+                self._max_concurrency, self._connect_timeout, self._read_timeout
+            ),
         )
-        client: Any = await self._owned.enter_async_context(context)
-        # botocore sends every PutObject with "Expect: 100-continue", so the body
-        # waits one round trip for the server's go-ahead. A store cancelled in
-        # that gap left an EMPTY object on SeaweedFS 4.48 in 45 of 120 tries
-        # (0 of 120 without it), and small bodies gain nothing from the wait.
-        client.meta.events.unregister("before-call.s3", self._sdk.add_expect_header)
-        typed: S3Client = client
+        if self._request_path == "sdk":
+            return client
+        from ._s3_lean import LeanPathUnsupported, LeanRoutedClient, open_lean_calls
+
+        try:
+            lean = await open_lean_calls(
+                client,
+                max_concurrency=self._max_concurrency,
+                connect_timeout=self._connect_timeout,
+                read_timeout=self._read_timeout,
+                # One try: the backend's own loop (self._retry) retries
+                # transients on both paths, so attempts never multiply.
+                retry=Backoff(attempts=1),
+            )
+        except LeanPathUnsupported:
+            return client
+        self._owned.push_async_callback(lean.aclose)
+        # The lean calls take only the keywords this backend passes, which the
+        # Protocol's **kwargs cannot say; the contract suite runs on both paths.
+        routed: Any = LeanRoutedClient(client, lean)
+        typed: S3Client = routed
         return typed
 
-    def _prepare_session(self) -> tuple[Any, str | None]:
-        session = self._sdk.session_cls()
-        region: str | None = self._region or session.get_config_variable("region")
-        if region is None and self._endpoint_url is not None:
-            # S3-compatible servers (MinIO, SeaweedFS) sign with us-east-1 by default.
-            region = "us-east-1"
-        session.get_config_variable("ca_bundle")  # cached: create_client reads it too
-        # aiobotocore < 3.7 lacks it; there the S3 model still loads on the loop.
-        warm_up = getattr(session, "warm_up_loader_caches", None)
-        if warm_up is not None:
-            warm_up("s3")
-        return session, region
+    async def _retrying(self, operation: Callable[[], Awaitable[_T]]) -> _T:
+        """``operation`` retried on transient failures within ``retry``."""
+        return await retrying(operation, should_retry=is_transient, backoff=self._retry)
 
     async def _store(self, opaque_id: str, data: memoryview) -> None:
         key = self._key(opaque_id)
         what = f"cannot store artifact {opaque_id} at s3://{self._bucket}/{key}"
         body = object_body(data)
+        crc = crc32c_b64(body)
         nonce = secrets.token_hex(16)
         with map_s3_errors(what, STORE_CODES):
             client = await self._get_client()
@@ -181,69 +218,70 @@ class S3Backend(BackendBase):
                 # even if we hang up, so a cancel waits for the answer. Without
                 # this, a store cancelled 20 ms in was seen absent by a load and
                 # then published moments later (seen once in a full CI run, on
-                # SeaweedFS). The wait is bounded by botocore's read timeout.
+                # SeaweedFS). The wait is bounded by the read timeout.
                 await settle(
                     client.put_object(
                         Bucket=self._bucket,
                         Key=key,
                         Body=body,
                         IfNoneMatch="*",
-                        Metadata={_NONCE_KEY: nonce},
+                        Metadata={NONCE_KEY: nonce, METADATA_KEY: crc},
+                        ChecksumCRC32C=crc,
                     )
                 )
 
             try:
+                # Transients retried inside, a 409 (nothing written) outside.
                 await retrying(
-                    put, should_retry=is_conditional_conflict, backoff=self._conflict_backoff
+                    lambda: self._retrying(put),
+                    should_retry=is_conditional_conflict,
+                    backoff=self._conflict_backoff,
                 )
             except Exception as exc:
-                # Every 412 is checked, not only those with RetryAttempts > 0:
-                # aiohttp itself re-sends a PUT once when its connection drops,
-                # and botocore never counts that. An earlier send may have
-                # created the object and lost its reply.
-                taken = is_precondition_failed(exc)
-                if taken and await self._is_this_write(client, key, nonce, len(body), what):
+                # Every 412 is checked, not only after our own retries: aiohttp
+                # itself re-sends a PUT once when its connection drops, and
+                # nobody counts that. An earlier send may have created the
+                # object and lost its reply.
+                if is_precondition_failed(exc) and await self._is_this_write(
+                    client, key, nonce, len(body), crc, what
+                ):
                     return
                 raise
 
     async def _is_this_write(
-        self, client: S3Client, key: str, nonce: str, size: int, what: str
+        self, client: S3Client, key: str, nonce: str, size: int, crc: str, what: str
     ) -> bool:
-        """True when the object at ``key`` is this store's own, whole write."""
-        verify = f"{what}: checking whose object answered 412"
-        with map_s3_errors(verify):
-            try:
-                head = await client.head_object(Bucket=self._bucket, Key=key)
-            except Exception as exc:
-                if http_status(exc) == 404:
-                    # It existed a moment ago (412) and is gone now: whose it was
-                    # cannot be known, and "exists" or "absent" would both be guesses.
-                    raise BackendError(f"{verify}: the object vanished; outcome unknown") from exc
-                raise
-        metadata = head.get("Metadata") or {}
-        if metadata.get(_NONCE_KEY) != nonce:
-            return False
-        if head.get("ContentLength") != size:
-            # Our headers arrived but not our body: SeaweedFS 4.48 publishes an
-            # empty object when the connection drops between the two.
-            raise BackendError(
-                f"{verify}: the service kept {head.get('ContentLength')} of {size} bytes"
-                " of this write; the object at this id is damaged"
-            )
-        return True
+        return await is_this_write(
+            client,
+            bucket=self._bucket,
+            key=key,
+            nonce=nonce,
+            size=size,
+            crc32c=crc,
+            what=what,
+            retry=self._retry,
+        )
 
     async def _load(self, opaque_id: str) -> bytes:
         key = self._key(opaque_id)
-        with map_s3_errors(
-            f"cannot load artifact {opaque_id} from s3://{self._bucket}/{key}", LOAD_CODES
-        ):
+        what = f"cannot load artifact {opaque_id} from s3://{self._bucket}/{key}"
+        with map_s3_errors(what, LOAD_CODES):
             client = await self._get_client()
-            response = await client.get_object(Bucket=self._bucket, Key=key)
-            # The context closes the body even if the read fails or is cancelled,
-            # so its connection goes back to the pool (or is dropped), never leaked.
-            async with response["Body"] as stream:
-                payload: bytes = await stream.read()
-        return payload
+
+            async def get() -> bytes:
+                response = await client.get_object(
+                    Bucket=self._bucket, Key=key, ChecksumMode="ENABLED"
+                )
+                # The context closes the body even if the read fails or is
+                # cancelled, so its connection goes back to the pool (or is
+                # dropped), never leaked.
+                async with response["Body"] as stream:
+                    payload: bytes = await stream.read()
+                # A mismatch raises IntegrityError and the bytes are dropped; it
+                # is retried, since a body damaged on the way reads back whole.
+                return verify_body(what, response, payload)
+
+            return await self._retrying(get)
 
     async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
         key = self._key(opaque_id)
@@ -267,11 +305,12 @@ class S3Backend(BackendBase):
                             client,
                             bucket=self._bucket,
                             key=key,
-                            metadata={_NONCE_KEY: nonce},
+                            metadata={NONCE_KEY: nonce},
                             head=head,
                             rest=chunks,
                             part_size=self._part_size,
                             tally=tally,
+                            retry=self._retry,
                         )
                         return
                     except CompleteConflict as conflict:
@@ -284,9 +323,8 @@ class S3Backend(BackendBase):
                         if attempt >= self._conflict_backoff.attempts:
                             raise conflict.cause from None
                     except Exception as exc:
-                        taken = is_precondition_failed(exc)
-                        if taken and await self._is_this_write(
-                            client, key, nonce, tally.size, what
+                        if is_precondition_failed(exc) and await self._is_this_write(
+                            client, key, nonce, tally.size, tally.crc.b64(), what
                         ):
                             return
                         raise
@@ -301,19 +339,14 @@ class S3Backend(BackendBase):
         what = f"cannot load artifact {opaque_id} from s3://{self._bucket}/{key}"
         with map_s3_errors(what, LOAD_CODES):
             client = await self._get_client()
-            response = await client.get_object(Bucket=self._bucket, Key=key)
+            # Only the request is retried: once bytes are handed out, a failure
+            # mid-body cannot be taken back and is raised.
+            response = await self._retrying(
+                lambda: client.get_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")
+            )
         # Closed on exit, read to the end or not, so the connection is never leaked.
         async with response["Body"] as stream:
-            yield _body_chunks(stream, what)
+            yield verified_chunks(stream, what, StreamCheck(what, response))
 
     async def _aclose(self) -> None:
         await self._owned.aclose()
-
-
-async def _body_chunks(stream: Any, what: str) -> AsyncIterator[bytes]:
-    while True:
-        with map_s3_errors(what, LOAD_CODES):
-            chunk: bytes = await stream.read(_READ_CHUNK)
-        if not chunk:
-            return
-        yield chunk

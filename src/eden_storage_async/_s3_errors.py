@@ -21,6 +21,7 @@ from ._errors import (
     BackendError,
     BucketNotFound,
     ConflictRetriesExhausted,
+    IntegrityError,
     NotFound,
     PreconditionNotSupported,
     ServiceUnavailable,
@@ -34,6 +35,7 @@ __all__ = [
     "http_status",
     "is_conditional_conflict",
     "is_precondition_failed",
+    "is_transient",
     "map_s3_errors",
 ]
 
@@ -61,6 +63,10 @@ _TRANSIENT_CODES = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
      "TooManyRequestsException", "RequestTimeout", "InternalError", "ServiceUnavailable"}
 )  # fmt: skip
+# The service refused a body whose checksum did not match what arrived: nothing
+# was written. BadDigest is AWS's and SeaweedFS 4.48's answer to a wrong
+# x-amz-checksum-crc32c; the other two are AWS's for other checksum headers.
+_INTEGRITY_CODES = frozenset({"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"})
 # botocore errors whose text could carry part of a credential provider's output.
 _CREDENTIAL_ERRORS = frozenset(
     {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError",
@@ -99,6 +105,32 @@ def is_precondition_failed(exc: BaseException) -> bool:
     return error_code(exc) == "PreconditionFailed" or http_status(exc) == 412
 
 
+def is_transient(exc: BaseException) -> bool:
+    """True for a failure that another attempt may not meet: retry it.
+
+    Resets, refused connections and timeouts; 5xx but 501, 429 and throttling;
+    a body damaged on the way (refused with BadDigest on a store, or failing
+    its CRC32C on a load): the same immutable bytes are sent, or read, again.
+    Never a 4xx that says the request itself is wrong, and never a TLS
+    certificate failure, which no retry repairs.
+    """
+    from botocore import exceptions as sdk
+
+    if isinstance(exc, IntegrityError | sdk.FlexibleChecksumError):
+        return True
+    if isinstance(exc, sdk.SSLError):
+        return False
+    if isinstance(exc, sdk.ConnectionError | sdk.HTTPClientError | sdk.IncompleteReadError):
+        return True
+    if not _response(exc):
+        return False
+    code = error_code(exc)
+    status = http_status(exc)
+    if code in _TRANSIENT_CODES or code in _INTEGRITY_CODES:
+        return True
+    return status is not None and (status == 429 or (status >= 500 and status != 501))
+
+
 def _from_client_error(
     exc: BaseException, what: str, codes: Mapping[str, type[StorageError]]
 ) -> StorageError:
@@ -110,6 +142,10 @@ def _from_client_error(
         return codes[code](detail)
     if code == "NoSuchBucket":
         return BucketNotFound(detail)
+    if code in _INTEGRITY_CODES:
+        return IntegrityError(
+            f"{detail}; the service refused a body damaged on the way, nothing was written"
+        )
     if status == 403 or code in _DENIED_CODES:
         return AccessDenied(detail)
     # 501 is not transient: a service that lacks a feature will not grow it on retry.
@@ -136,9 +172,13 @@ def map_s3_errors(
     except sdk.ClientError as exc:
         raise _from_client_error(exc, what, codes or {}) from exc
     except (sdk.ConnectionError, sdk.HTTPClientError, sdk.IncompleteReadError) as exc:
-        # Connection refused or reset, timeouts, truncated bodies: botocore has
-        # already retried these as far as its retry mode allows.
+        # Connection refused or reset, timeouts, truncated bodies: S3Backend's
+        # retry loop has already retried these as far as its Backoff allows.
         raise ServiceUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except sdk.FlexibleChecksumError as exc:
+        # botocore checked an algorithm other than CRC32C (an object another
+        # tool wrote) and the body did not match: the bytes are not handed back.
+        raise IntegrityError(f"{what}: {exc}; the bytes were not handed back") from exc
     except sdk.BotoCoreError as exc:
         name = type(exc).__name__
         if name in _CREDENTIAL_ERRORS:
