@@ -32,6 +32,7 @@ PER_BACKEND_SETTINGS = [
     ("s3_region", "--blob-s3-region", "s3"),
     ("s3_prefix", "--blob-s3-prefix", "s3"),
     ("s3_endpoint_url", "--blob-s3-endpoint-url", "s3"),
+    ("s3_request_path", "--blob-s3-request-path", "s3"),
     ("gcs_bucket", "--blob-gcs-bucket", "gcs"),
     ("gcs_prefix", "--blob-gcs-prefix", "gcs"),
     ("gcs_endpoint_url", "--blob-gcs-endpoint-url", "gcs"),
@@ -47,6 +48,7 @@ ALL_FLAGS = [
     ("s3_region", "--blob-s3-region", "EDEN_BLOB_S3_REGION"),
     ("s3_prefix", "--blob-s3-prefix", "EDEN_BLOB_S3_PREFIX"),
     ("s3_endpoint_url", "--blob-s3-endpoint-url", "EDEN_BLOB_S3_ENDPOINT_URL"),
+    ("s3_request_path", "--blob-s3-request-path", "EDEN_BLOB_S3_REQUEST_PATH"),
     ("gcs_bucket", "--blob-gcs-bucket", "EDEN_BLOB_GCS_BUCKET"),
     ("gcs_prefix", "--blob-gcs-prefix", "EDEN_BLOB_GCS_PREFIX"),
     ("gcs_endpoint_url", "--blob-gcs-endpoint-url", "EDEN_BLOB_GCS_ENDPOINT_URL"),
@@ -131,6 +133,20 @@ async def test_s3_mode_builds_s3_backend_without_io(no_network: None) -> None:
         assert "region='eu-west-3'" in repr(backend)
     finally:
         await backend.aclose()
+
+
+@pytest.mark.parametrize(("given", "shown"), [("", "lean"), ("lean", "lean"), ("sdk", "sdk")])
+async def test_s3_request_path_flag(no_network: None, given: str, shown: str) -> None:
+    backend = build_artifact_backend(blob_backend="s3", s3_bucket="b", s3_request_path=given)
+    try:
+        assert f"request_path={shown!r}" in repr(backend)
+    finally:
+        await backend.aclose()
+
+
+def test_s3_request_path_flag_refuses_other_values() -> None:
+    with pytest.raises(ConfigError, match="--blob-s3-request-path"):
+        build_artifact_backend(blob_backend="s3", s3_bucket="b", s3_request_path="fast")
 
 
 async def test_s3_mode_passes_none_for_unset_region_and_endpoint(no_network: None) -> None:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ._errors import ConfigError
 from ._file import FileArtifactBackend
@@ -85,6 +86,12 @@ BACKEND_FLAGS: Mapping[str, tuple[BlobFlag, ...]] = {
             "--blob-s3-endpoint-url",
             "endpoint of an S3-compatible service (MinIO, SeaweedFS, ...)",
         ),
+        BlobFlag(
+            "s3_request_path",
+            "--blob-s3-request-path",
+            "lean (default: PUT/GET/HEAD signed by botocore, sent by our own aiohttp pool) "
+            "or sdk (everything through aiobotocore)",
+        ),
     ),
     "gcs": (
         BlobFlag(
@@ -118,11 +125,20 @@ def _build_s3(settings: Mapping[str, str]) -> ArtifactBackend:
     # Imported here: the module pulls in aiobotocore, an optional extra.
     from ._s3 import S3Backend
 
+    request_path: Literal["lean", "sdk"]
+    given = settings["s3_request_path"] or "lean"
+    if given == "lean":
+        request_path = "lean"
+    elif given == "sdk":
+        request_path = "sdk"
+    else:
+        raise ConfigError(f"--blob-s3-request-path must be lean or sdk (got {given!r})")
     return S3Backend(
         bucket=settings["s3_bucket"],
         region=settings["s3_region"] or None,
         prefix=settings["s3_prefix"],
         endpoint_url=settings["s3_endpoint_url"] or None,
+        request_path=request_path,
     )
 
 
@@ -153,6 +169,7 @@ def build_artifact_backend(
     s3_region: str = "",
     s3_prefix: str = "",
     s3_endpoint_url: str = "",
+    s3_request_path: str = "",
     gcs_bucket: str = "",
     gcs_prefix: str = "",
     gcs_endpoint_url: str = "",
@@ -173,6 +190,7 @@ def build_artifact_backend(
         "s3_region": s3_region,
         "s3_prefix": s3_prefix,
         "s3_endpoint_url": s3_endpoint_url,
+        "s3_request_path": s3_request_path,
         "gcs_bucket": gcs_bucket,
         "gcs_prefix": gcs_prefix,
         "gcs_endpoint_url": gcs_endpoint_url,
