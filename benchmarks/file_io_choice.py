@@ -4,7 +4,9 @@ aiofiles call per syscall: both strategies, same disk, interleaved rounds.
     python benchmarks/file_io_choice.py [--objects 2000] [--rounds 5]
 
 Both do the same durable sequence: create a temp file, write, fsync, close,
-exclusive link, fsync the directory, unlink the temp name.
+exclusive link, fsync the directory, unlink the temp name. Ours also sets the
+CRC32C attribute and shares directory fsyncs between concurrent stores (group
+commit, docs/file.md); ``python -m benchmarks.file_speed`` measures those.
 """
 
 from __future__ import annotations
