@@ -58,7 +58,7 @@ _DENIED_CODES = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
      "InvalidToken", "TokenRefreshRequired", "AllAccessDisabled", "AccountProblem"}
 )  # fmt: skip
-# Transient answers that reach us only once botocore's own retries are spent.
+# Transient answers: retried by S3Backend's own loop, and ServiceUnavailable once it gives up.
 _TRANSIENT_CODES = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
      "TooManyRequestsException", "RequestTimeout", "InternalError", "ServiceUnavailable"}
