@@ -89,7 +89,7 @@ BACKEND_FLAGS: Mapping[str, tuple[BlobFlag, ...]] = {
         BlobFlag(
             "s3_request_path",
             "--blob-s3-request-path",
-            "lean (default: PUT/GET/HEAD signed by botocore, sent by our own aiohttp pool) "
+            "lean (default: PUT/GET/HEAD signed by botocore, sent by our own HTTP/1.1 client) "
             "or sdk (everything through aiobotocore)",
         ),
     ),

@@ -238,9 +238,10 @@ class S3Backend(BackendBase):
                     backoff=self._conflict_backoff,
                 )
             except Exception as exc:
-                # Every 412 is checked, not only after our own retries: aiohttp
-                # itself re-sends a PUT once when its connection drops, and
-                # nobody counts that. An earlier send may have created the
+                # Every 412 is checked, not only after our own retries: the
+                # HTTP layer itself re-sends a PUT once when a connection drops
+                # (aiohttp on the sdk path, a stale keep-alive connection on the
+                # lean one), uncounted. An earlier send may have created the
                 # object and lost its reply.
                 if is_precondition_failed(exc) and await self._is_this_write(
                     client, key, nonce, len(body), crc, what

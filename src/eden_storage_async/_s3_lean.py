@@ -1,5 +1,6 @@
 """The lean S3 request path: PutObject, GetObject and HeadObject of one object,
-signed by botocore's own SigV4 signer and sent on one aiohttp session.
+signed by botocore's own SigV4 signer and sent on a small HTTP/1.1 client
+(``_s3_http.py``).
 
 Why: a 4 KiB PutObject through aiobotocore costs 2.5 to 3.6 ms of client CPU,
 spread over botocore's per-call machinery (event hooks, parameter handling,
@@ -23,16 +24,17 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ._retry import Backoff, retrying
+from ._s3_http import HttpClient
 from ._s3_lean_wire import (
     LeanBody,
     SigningRequest,
     client_error,
     is_transient,
+    is_transport_failure,
     object_fields,
-    payload,
     read_error_body,
     response_metadata,
     transport_error,
@@ -56,6 +58,10 @@ class _Endpoint:
     """Where one bucket's objects live and how requests to them are signed."""
 
     base_url: str  # no trailing slash; an object URL is base_url + "/" + quoted key
+    tls: bool
+    connect_host: str  # where to connect: the URL's host name and port
+    port: int
+    path: str  # the URL's path, no trailing slash; a target is path + "/" + quoted key
     # Computed once by botocore's own helper and signed as a header, so the
     # signer does not re-parse the URL for it on every request (~40 us each).
     host: str
@@ -71,25 +77,14 @@ class LeanS3Calls:
     Transient failures (500, 502, 503, 504, 429, SlowDown, resets, timeouts) are
     retried within ``retry``; every other answer, 409 and 412 included, is
     raised at once as the ``ClientError`` botocore would raise. ``aclose()``
-    closes the HTTP session; the aiobotocore client stays its owner's.
+    closes the HTTP client; the aiobotocore client stays its owner's.
     """
 
-    def __init__(
-        self,
-        *,
-        client: Any,
-        session: Any,
-        retry: Backoff,
-        signer_cls: Any,
-        url_cls: Any,
-        transport_errors: tuple[type[BaseException], ...],
-    ) -> None:
+    def __init__(self, *, client: Any, http: HttpClient, retry: Backoff, signer_cls: Any) -> None:
         self._client = client
-        self._session = session
+        self._http = http
         self._retry = retry
         self._signer_cls = signer_cls
-        self._url_cls = url_cls
-        self._transport_errors = transport_errors
         # The client's credential object: static, or refreshable through
         # aiobotocore's own locking refresh when it nears expiry.
         self._credentials = client._request_signer._credentials
@@ -103,8 +98,8 @@ class LeanS3Calls:
         return f"LeanS3Calls(endpoint_url={self._client.meta.endpoint_url!r})"
 
     async def aclose(self) -> None:
-        """Close the HTTP session and its connections."""
-        await self._session.close()
+        """Close the HTTP client and its idle connections."""
+        await self._http.aclose()
 
     async def put_object(
         self,
@@ -139,7 +134,9 @@ class LeanS3Calls:
         headers = {"x-amz-checksum-mode": ChecksumMode} if ChecksumMode else {}
         response, metadata = await self._send("GetObject", "GET", Bucket, Key, headers, None)
         fields = object_fields(metadata)
-        fields["Body"] = LeanBody(response)
+        fields["Body"] = LeanBody(
+            response, f"{self._endpoints[Bucket].base_url}/{quote(Key, safe='/~')}"
+        )
         return fields
 
     async def head_object(
@@ -163,19 +160,22 @@ class LeanS3Calls:
         """Send until a 2xx (returned unread) or a final failure (raised)."""
         endpoint = self._endpoints.get(bucket) or await self._resolve(bucket)
         # botocore's own rule for a greedy {Key+} label: keep "/" and "~".
-        url = f"{endpoint.base_url}/{quote(key, safe='/~')}"
+        quoted = quote(key, safe="/~")
+        url = f"{endpoint.base_url}/{quoted}"
+        target = f"{endpoint.path}/{quoted}"
         attempts = itertools.count(1)
+        http = self._http
 
         async def attempt() -> tuple[Any, dict[str, Any]]:
             number = next(attempts)
             signed = {"host": endpoint.host, **endpoint.headers, **headers}
             await self._sign(endpoint, method, url, signed, body)
             try:
-                response = await self._session.request(
-                    method, self._url_cls(url, encoded=True), headers=signed, data=payload(body)
+                response = await http.request(
+                    method, endpoint.tls, endpoint.connect_host, endpoint.port, target, signed, body
                 )
             except Exception as exc:
-                if isinstance(exc, self._transport_errors):
+                if is_transport_failure(exc):
                     raise transport_error(exc, url) from exc
                 raise
             metadata = response_metadata(response, number)
@@ -186,7 +186,7 @@ class LeanS3Calls:
                 error_body = b"" if method == "HEAD" else await read_error_body(response)
             except BaseException as exc:
                 response.close()  # a cancel too: never pool a half-read connection
-                if isinstance(exc, self._transport_errors):
+                if is_transport_failure(exc):
                     raise transport_error(exc, url) from exc
                 raise
             response.release()  # closes it instead when the body was not read to its end
@@ -233,8 +233,14 @@ class LeanS3Calls:
                 raise UnsupportedSignatureVersionError(signature_version=auth_type)
             signing = context.get("signing", {})
             base_url = url.rstrip("/")
+            parts = urlsplit(base_url)
+            tls = parts.scheme == "https"
             endpoint = _Endpoint(
                 base_url=base_url,
+                tls=tls,
+                connect_host=parts.hostname or "",
+                port=parts.port or (443 if tls else 80),
+                path=parts.path.rstrip("/"),
                 host=_host_from_url(base_url),
                 region=signing.get("region") or self._client.meta.region_name,
                 signing_name=signing.get("signing_name") or "s3",
@@ -259,8 +265,6 @@ async def open_lean_calls(
     attempt and every wait for the server's next bytes, so a hung server fails
     a call rather than hanging it. Close the result with ``aclose()``.
     """
-    import aiohttp
-    import yarl
     from botocore.auth import S3SigV4Auth
 
     if max_concurrency < 1:
@@ -275,27 +279,14 @@ async def open_lean_calls(
             " support; use the SDK path"
         )
     ssl_context, _ = await asyncio.to_thread(http_session._build_ssl_contexts, None)
-    connector = aiohttp.TCPConnector(limit=max_concurrency, limit_per_host=0, ssl=ssl_context)
-    session = aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout
-        ),
-        # The body is the object's bytes, checksummed: never decode it, never
-        # add a Content-Type botocore would not send; no cookies in S3.
-        auto_decompress=False,
-        skip_auto_headers=("Content-Type",),
-        headers={"Accept-Encoding": "identity", "User-Agent": user_agent()},
-        cookie_jar=aiohttp.DummyCookieJar(),
+    http = HttpClient(
+        limit=max_concurrency,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        ssl_context=ssl_context,
+        user_agent=user_agent(),
     )
-    return LeanS3Calls(
-        client=client,
-        session=session,
-        retry=retry,
-        signer_cls=S3SigV4Auth,
-        url_cls=yarl.URL,
-        transport_errors=(aiohttp.ClientError, TimeoutError, ConnectionError),
-    )
+    return LeanS3Calls(client=client, http=http, retry=retry, signer_cls=S3SigV4Auth)
 
 
 class LeanRoutedClient:

@@ -1,18 +1,16 @@
 """The lean S3 path's wire shapes: responses as botocore builds them, errors as
-botocore raises them, the request object botocore's signer reads, the body
-aiohttp sends.
+botocore raises them, the request object botocore's signer reads.
 
-``_s3_lean.py`` sends the requests; this module turns aiohttp's answers and
-failures into exactly what an aiobotocore client would have returned or raised,
-so ``_s3_errors.map_s3_errors`` and ``S3Backend`` cannot tell the two paths
-apart. aiohttp and botocore are imported lazily by ``_s3_lean.py`` before any
-of these functions runs; nothing here imports an SDK at module import.
+``_s3_lean.py`` sends the requests on ``_s3_http``; this module turns its
+answers and failures into exactly what an aiobotocore client would have
+returned or raised, so ``_s3_errors.map_s3_errors`` and ``S3Backend`` cannot
+tell the two paths apart. botocore is imported lazily by ``_s3_lean.py`` before
+any of these functions runs; nothing here imports an SDK at module import.
 """
 
 from __future__ import annotations
 
 import http.client
-import io
 import types
 from collections.abc import Mapping
 from typing import Any
@@ -23,8 +21,8 @@ __all__ = [
     "SigningRequest",
     "client_error",
     "is_transient",
+    "is_transport_failure",
     "object_fields",
-    "payload",
     "read_error_body",
     "response_metadata",
     "transport_error",
@@ -32,8 +30,6 @@ __all__ = [
 ]
 
 _META_PREFIX = "x-amz-meta-"
-# aiohttp's own limit (payload.TOO_LARGE_BYTES_BODY) for a body sent as one buffer.
-_INLINE_BODY = 1024 * 1024
 # An S3 error document is a few hundred bytes; anything longer is not one.
 _MAX_ERROR_BODY = 64 * 1024
 # Answers worth another try: botocore's standard retry mode treats these as
@@ -118,7 +114,7 @@ async def read_error_body(response: Any) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while size < _MAX_ERROR_BODY:
-        chunk: bytes = await response.content.read(_MAX_ERROR_BODY - size)
+        chunk: bytes = await response.read(_MAX_ERROR_BODY - size)
         if not chunk:
             break
         chunks.append(chunk)
@@ -151,38 +147,39 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def transport_error(exc: BaseException, url: str) -> Exception:
-    """botocore's own exception for an aiohttp failure, so ``map_s3_errors`` maps it.
+    """botocore's own exception for a ``_s3_http`` failure, so ``map_s3_errors`` maps it.
 
     ``url`` is the object's URL (endpoint, bucket, key): no credential is ever
-    part of it, nor of aiohttp's own text.
+    part of it, nor of the transport's own text.
     """
-    import aiohttp
     from botocore import exceptions as sdk
+
+    from . import _s3_http as http
 
     endpoint = url
     found: Exception
-    # Order matters: aiohttp's timeout and SSL errors subclass its connection errors.
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, http.ConnectTimeout):
         found = sdk.ConnectTimeoutError(endpoint_url=endpoint)
-    elif isinstance(exc, (aiohttp.ServerTimeoutError, TimeoutError)):
+    elif isinstance(exc, (http.ReadTimeout, TimeoutError)):
         found = sdk.ReadTimeoutError(endpoint_url=endpoint)
-    elif isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError)):
+    elif isinstance(exc, http.TlsFailed):
         found = sdk.SSLError(endpoint_url=endpoint, error=exc)
-    elif isinstance(exc, aiohttp.ClientConnectorError):
+    elif isinstance(exc, http.ConnectFailed):
         found = sdk.EndpointConnectionError(endpoint_url=endpoint)
-    elif isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError)):
+    elif isinstance(exc, (http.ConnectionClosed, ConnectionError)):
         found = sdk.ConnectionClosedError(endpoint_url=endpoint)
-    elif isinstance(exc, aiohttp.ClientPayloadError):
+    elif isinstance(exc, http.BodyError):
         found = sdk.ResponseStreamingError(error=exc)
     else:
         found = sdk.HTTPClientError(error=exc)
     return found
 
 
-def _is_transport_failure(exc: BaseException) -> bool:
-    import aiohttp
+def is_transport_failure(exc: BaseException) -> bool:
+    """True for a failure of the transport (``_s3_http``), not of our own code."""
+    from . import _s3_http as http
 
-    return isinstance(exc, (aiohttp.ClientError, TimeoutError, ConnectionError))
+    return isinstance(exc, (http.TransportError, TimeoutError, ConnectionError))
 
 
 class LeanBody:
@@ -193,10 +190,11 @@ class LeanBody:
     never handed to the next request.
     """
 
-    __slots__ = ("_response",)
+    __slots__ = ("_response", "_url")
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: Any, url: str) -> None:
         self._response = response
+        self._url = url
 
     async def __aenter__(self) -> LeanBody:
         return self
@@ -207,7 +205,7 @@ class LeanBody:
         exc: BaseException | None,
         tb: types.TracebackType | None,
     ) -> None:
-        if exc_type is None and self._response.content.at_eof():
+        if exc_type is None and self._response.at_eof():
             self._response.release()
         else:
             self._response.close()
@@ -215,13 +213,10 @@ class LeanBody:
     async def read(self, amt: int | None = None) -> bytes:
         """Up to ``amt`` bytes (all that is left when ``None``); ``b""`` at the end."""
         try:
-            if amt is None or amt < 0:
-                data: bytes = await self._response.content.read()
-            else:
-                data = await self._response.content.read(amt)
+            data: bytes = await self._response.read(-1 if amt is None else amt)
         except Exception as exc:
-            if _is_transport_failure(exc):
-                raise transport_error(exc, str(self._response.url)) from exc
+            if is_transport_failure(exc):
+                raise transport_error(exc, self._url) from exc
             raise
         return data
 
@@ -245,15 +240,6 @@ class SigningRequest:
         self.body = body
         self.params: dict[str, str] = {}
         self.context = context
-
-
-def payload(body: bytes | bytearray | memoryview | None) -> Any:
-    """What aiohttp sends: small bodies as they are; above 1 MiB a fresh
-    ``BytesIO`` per attempt, which aiohttp writes in pieces, yielding to the loop
-    between them (it warns, and would block the loop, on a large raw buffer)."""
-    if body is None or len(body) <= _INLINE_BODY:
-        return body
-    return io.BytesIO(body)
 
 
 def user_agent() -> str:
