@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from .loopback import LoopbackServer
+
 __all__ = [
     "FAULT_KINDS",
     "FaultProxy",
@@ -268,13 +270,15 @@ class _Link:
         self.drop_upstream()
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """Faults injected between a client and ``upstream_url``; see the module docstring.
 
     ``faultable`` picks the requests that may be faulted (default: all); the
     others pass and do not draw from the RNG or the script. With ``script``,
     faultable requests take its kinds in order, then pass.
     """
+
+    stream_limit = _LIMIT
 
     def __init__(
         self,
@@ -303,8 +307,7 @@ class FaultProxy:
         self._stall_s = stall_s
         self._stall_at = stall_at
         self._faultable = faultable
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        super().__init__()
         self.counts: Counter[str] = Counter()
         self.not_applicable: Counter[str] = Counter()
         self.stalls: Counter[str] = Counter()
@@ -329,25 +332,6 @@ class FaultProxy:
             counter.clear()
         self.log.clear()
 
-    @property
-    def endpoint_url(self) -> str:
-        """Where clients connect instead of the server."""
-        assert self._server is not None
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
-
-    async def __aenter__(self) -> FaultProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=_LIMIT)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
     def _choose(self, request: Request) -> str:
         if not self._faultable(request):
             return "pass"
@@ -365,10 +349,8 @@ class FaultProxy:
         self.log.append((request.method, request.target, kind))
         return kind
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Proxy one client connection, request by request, faulting as armed."""
         link = _Link(reader, writer)
         try:
             while True:
@@ -381,7 +363,6 @@ class FaultProxy:
             self.errors.append(repr(exc))
         finally:
             link.close()
-            self._tasks.discard(task)
 
     async def _one_exchange(self, link: _Link) -> None:
         reader, writer = link.reader, link.writer

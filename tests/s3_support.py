@@ -14,6 +14,7 @@ import pytest
 
 from eden_storage_async import S3Backend
 
+from .loopback import LoopbackServer
 from .servers import RealServer
 
 __all__ = [
@@ -131,7 +132,7 @@ async def s3_sdk_on_moto(
         yield backend
 
 
-class LoopbackProxy:
+class LoopbackProxy(LoopbackServer):
     """A TCP proxy on 127.0.0.1 in front of a server, on the test's own event loop.
 
     It counts concurrent connections (``peak``), keeps the head of each
@@ -145,9 +146,8 @@ class LoopbackProxy:
 
     def __init__(self, upstream_url: str) -> None:
         parts = urlsplit(upstream_url)
+        super().__init__()
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._lose_put_reply = False
         self._put_reply_delay = 0.0
         self.replies_delayed = 0
@@ -155,13 +155,6 @@ class LoopbackProxy:
         self.peak = 0
         self.replies_lost = 0
         self.request_heads: list[bytes] = []
-
-    @property
-    def endpoint_url(self) -> str:
-        """Where clients should connect instead of the server."""
-        assert self._server is not None
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
 
     def lose_next_put_reply(self) -> None:
         """Swallow the reply to the next PUT request that opens a connection."""
@@ -171,22 +164,8 @@ class LoopbackProxy:
         """Hold back the reply to the next PUT request that opens a connection."""
         self._put_reply_delay = seconds
 
-    async def __aenter__(self) -> LoopbackProxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Forward one connection, losing or delaying a PUT's reply when armed."""
         self.active += 1
         self.peak = max(self.peak, self.active)
         up_writer: asyncio.StreamWriter | None = None
@@ -218,7 +197,6 @@ class LoopbackProxy:
                     stream.close()
                     with contextlib.suppress(ConnectionError):
                         await stream.wait_closed()
-            self._tasks.discard(task)
 
     @staticmethod
     async def _swallow_final_reply(

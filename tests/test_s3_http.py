@@ -37,6 +37,8 @@ from eden_storage_async._s3_http_parse import (
 )
 from eden_storage_async._s3_lean_wire import transport_error
 
+from .loopback import LoopbackServer
+
 _SECRET = "AWS4-HMAC-SHA256 Credential=AKID/x, Signature=topsecret0123"
 
 # -- the parser ------------------------------------------------------------------------
@@ -225,45 +227,28 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, await reader.readexactly(length)
 
 
-class RawServer:
+class RawServer(LoopbackServer):
     """A loopback server running ``script(reader, writer, connection_number)``
     per connection; ``heads`` keeps every request head it read."""
+
+    # Handlers get a moment to see the client's close before they are stopped.
+    grace_s = 1.0
 
     def __init__(self, script: Script) -> None:
         self.script = script
         self.connections = 0
         self.heads: list[bytes] = []
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        super().__init__()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Run the script on one connection."""
         self.connections += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
         try:
             await self.script(reader, writer, self.connections)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass  # the client hung up, or the test is over
         finally:
             writer.close()
-
-    async def __aenter__(self) -> RawServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        # Give each handler a moment to see the client's close, then stop it.
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=1)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
 
     async def answer(self, reader: asyncio.StreamReader) -> bytes:
         head, body = await _read_request(reader)
