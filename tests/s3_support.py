@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,48 +88,28 @@ async def raw_client(server: RealServer) -> AsyncIterator[Any]:
         yield client
 
 
-@contextlib.asynccontextmanager
-async def _on(
-    server_fixture: str, request: pytest.FixtureRequest, **kwargs: Any
-) -> AsyncIterator[S3Backend]:
-    server: RealServer = request.getfixturevalue(server_fixture)
-    use_test_credentials(request.getfixturevalue("monkeypatch"))
-    async with s3_backend_on(server, **kwargs) as backend:
-        yield backend
+def _contract_factory(
+    server_fixture: str, **kwargs: Any
+) -> Callable[[pytest.FixtureRequest, Path], contextlib.AbstractAsyncContextManager[S3Backend]]:
+    """A contract factory: ``S3Backend(**kwargs)`` on the session's ``server_fixture``,
+    with test credentials from the environment and a fresh prefix."""
+
+    @contextlib.asynccontextmanager
+    async def factory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S3Backend]:
+        server: RealServer = request.getfixturevalue(server_fixture)
+        use_test_credentials(request.getfixturevalue("monkeypatch"))
+        async with s3_backend_on(server, **kwargs) as backend:
+            yield backend
+
+    return factory
 
 
-@contextlib.asynccontextmanager
-async def s3_on_seaweedfs(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[S3Backend]:
-    """Contract factory: ``S3Backend`` on SeaweedFS, with a fresh prefix (lean path)."""
-    async with _on("seaweedfs", request) as backend:
-        yield backend
-
-
-@contextlib.asynccontextmanager
-async def s3_on_moto(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S3Backend]:
-    """Contract factory: ``S3Backend`` on moto, with a fresh prefix (lean path)."""
-    async with _on("moto", request) as backend:
-        yield backend
-
-
-@contextlib.asynccontextmanager
-async def s3_sdk_on_seaweedfs(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[S3Backend]:
-    """Contract factory: ``S3Backend(request_path="sdk")`` on SeaweedFS."""
-    async with _on("seaweedfs", request, request_path="sdk") as backend:
-        yield backend
-
-
-@contextlib.asynccontextmanager
-async def s3_sdk_on_moto(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[S3Backend]:
-    """Contract factory: ``S3Backend(request_path="sdk")`` on moto."""
-    async with _on("moto", request, request_path="sdk") as backend:
-        yield backend
+# The lean request path is S3Backend's default; "sdk" switches it off (issue 8's
+# rule: the whole contract on both paths, on both servers).
+s3_on_seaweedfs = _contract_factory("seaweedfs")
+s3_on_moto = _contract_factory("moto")
+s3_sdk_on_seaweedfs = _contract_factory("seaweedfs", request_path="sdk")
+s3_sdk_on_moto = _contract_factory("moto", request_path="sdk")
 
 
 class LoopbackProxy(LoopbackServer):

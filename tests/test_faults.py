@@ -254,20 +254,21 @@ async def rig(request: pytest.FixtureRequest) -> AsyncIterator[_Rig]:
             yield _Rig(target, proxy, backend)
 
 
+# The faults every request can meet; each direction adds its own corruption.
+_TRANSPORT_CASES = (
+    "pass",
+    "reset_before",
+    "reset_mid_request",
+    "status_503",
+    "stall@request",
+    "stall@response",
+    "truncate_response",
+    "drop_after_commit",
+)
 _STORE_CASES = [
     pytest.param(target.name, case, id=f"{target.name}-{case}")
     for target in TARGETS
-    for case in (
-        "pass",
-        "reset_before",
-        "reset_mid_request",
-        "status_503",
-        "stall@request",
-        "stall@response",
-        "truncate_response",
-        "corrupt_request",
-        "drop_after_commit",
-    )
+    for case in (*_TRANSPORT_CASES, "corrupt_request")
     # Where the server keeps a corrupted upload, test_corrupted_upload_gap pins it.
     if case != "corrupt_request" or target.unverified_uploads is None
 ]
@@ -309,17 +310,7 @@ async def test_one_fault_on_a_store(rig: _Rig, case: str) -> None:
 _LOAD_CASES = [
     pytest.param(target.name, case, via, id=f"{target.name}-{case}-{via}")
     for target in TARGETS
-    for case in (
-        "pass",
-        "reset_before",
-        "reset_mid_request",
-        "status_503",
-        "stall@request",
-        "stall@response",
-        "truncate_response",
-        "corrupt_response",
-        "drop_after_commit",
-    )
+    for case in (*_TRANSPORT_CASES, "corrupt_response")
     # load_stream differs from load only in how a body arrives.
     for via in ("load", "load_stream")
     if via == "load" or case in ("pass", "truncate_response", "corrupt_response")
