@@ -51,8 +51,33 @@ def _versions() -> dict[str, str]:
     return found
 
 
-async def _run(args: argparse.Namespace, s3: Any, gcs: Any, file_root: Path) -> None:
+async def _open_clients(
+    cell: Any, round_tag: str, s3: Any, gcs: Any, file_root: Path, payload: bytes
+) -> list[Any]:
+    """Fresh clients for one cell, each warmed up by one untimed store."""
     from tests.servers import create_gcs_bucket
+
+    def bucket_for(client: str) -> str:
+        if cell.target == "s3":
+            return str(s3.bucket)
+        name = f"bench-{round_tag}-{client}"
+        create_gcs_bucket(gcs.endpoint_url, name)
+        return name
+
+    endpoint = s3.endpoint_url if cell.target == "s3" else gcs.endpoint_url
+    opened = make_clients(
+        cell.target, endpoint_url=endpoint, bucket_for=bucket_for, file_root=file_root,
+        tag=round_tag, max_concurrency=cell.concurrency,
+    )  # fmt: skip
+    # One untimed store per client first: building a client (ours builds its
+    # SDK client lazily, on first use) and opening a first connection is
+    # start-up cost, not per-object cost.
+    for client in opened:
+        await client.store([(mint_opaque_id(), payload)], 1)
+    return opened
+
+
+async def _run(args: argparse.Namespace, s3: Any, gcs: Any, file_root: Path) -> None:
     from tqdm import tqdm
 
     cells = [c for c in plan_cells(args.quick) if c.target in args.targets]
@@ -63,32 +88,28 @@ async def _run(args: argparse.Namespace, s3: Any, gcs: Any, file_root: Path) -> 
     with tqdm(total=work, unit="run", desc="benchmark", file=sys.stderr) as bar:
         for number, cell in enumerate(cells):
             tag = f"{run_tag}-{number}"
-
-            def bucket_for(client: str, cell_tag: str = tag, target: str = cell.target) -> str:
-                if target == "s3":
-                    return str(s3.bucket)
-                # fake-gcs-server slows down as a bucket fills (about 445 to 16
-                # obj/s over 20,000 objects), so every client of every cell
-                # gets a bucket of its own, filled the same way.
-                name = f"bench-{cell_tag}-{client}"
-                create_gcs_bucket(gcs.endpoint_url, name)
-                return name
-
-            endpoint = s3.endpoint_url if cell.target == "s3" else gcs.endpoint_url
-            clients = make_clients(
-                cell.target, endpoint_url=endpoint, bucket_for=bucket_for, file_root=file_root,
-                tag=tag, max_concurrency=cell.concurrency,
-            )  # fmt: skip
             payload = payload_for(cell.size)
+            # fake-gcs-server v1.54.0 slows down as a bucket fills: every
+            # upload costs time in proportion to the objects already in its
+            # bucket (measured: 424 obj/s into an empty bucket, 147 after
+            # 2,000 objects, 31 after 12,000; a new bucket on the same server
+            # is back at ~500; tests/test_gcs_real.py pins it). Real GCS has no
+            # such cost. So every client of a GCS store cell gets an empty
+            # bucket of its own for every round: each round measures every
+            # client against the same, unfilled emulator.
+            fresh_per_round = cell.target == "gcs" and cell.op == "store"
+
             stored: dict[str, list[str]] = {}
             runs: list[Measurement] = []
+            clients: list[Any] = []
             try:
-                # One untimed store per client first: building a client (ours
-                # builds its SDK client lazily, on first use) and opening a
-                # first connection is start-up cost, not per-object cost.
-                for client in clients:
-                    await client.store([(mint_opaque_id(), payload)], 1)
                 for round_no in range(args.rounds):
+                    if round_no == 0 or fresh_per_round:
+                        for client in clients:
+                            await client.close()
+                        clients = []
+                        round_tag = f"{tag}-r{round_no}" if fresh_per_round else tag
+                        clients = await _open_clients(cell, round_tag, s3, gcs, file_root, payload)
                     # Rotate the order each round so no client always goes first.
                     shift = round_no % len(clients)
                     for client in clients[shift:] + clients[:shift]:

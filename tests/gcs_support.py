@@ -246,6 +246,7 @@ class ScriptedGcs:
     objects: dict[str, _Object] = field(default_factory=dict)
     calls: list[tuple[Op, dict[str, str]]] = field(default_factory=list)
     authorization: list[str | None] = field(default_factory=list)
+    user_agents: list[str] = field(default_factory=list)
     endpoint_url: str = ""
     _faults: dict[Op, list[Fault]] = field(default_factory=lambda: defaultdict(list))
     _sessions: dict[str, _Session] = field(default_factory=dict)
@@ -289,6 +290,7 @@ class ScriptedGcs:
         """Record the call and apply its scripted fault, if any; return the fault."""
         self.calls.append((op, dict(request.query)))
         self.authorization.append(request.headers.get("Authorization"))
+        self.user_agents.append(request.headers.get("User-Agent", ""))
         fault = self._faults[op].pop(0) if self._faults[op] else None
         if isinstance(fault, tuple):
             await asyncio.sleep(fault[1])

@@ -122,3 +122,19 @@ async def test_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
     outcomes = await store_many(InMemoryArtifactBackend(), items, progress=True)
     assert all(isinstance(o, StoreOutcome) and o.ok for o in outcomes)
     assert "store_many" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync-source", "async-source"])
+async def test_a_malformed_item_fails_the_call_and_does_not_end_the_source(sync: bool) -> None:
+    """A ``None`` among the items is the caller's bug: raised, never read as the end."""
+    backend = InMemoryArtifactBackend()
+    good = [(mint_opaque_id(), b"x") for _ in range(3)]
+    listed: list[object] = [good[0], None, *good[1:]]
+
+    async def async_items() -> AsyncIterator[object]:
+        for item in listed:
+            yield item
+
+    with pytest.raises(TypeError):
+        await store_many(backend, listed if sync else async_items(), concurrency=1)  # type: ignore[arg-type]
+    assert await backend.load(good[0][0]) == b"x"

@@ -744,3 +744,23 @@ async def test_a_store_whose_retries_are_spent_without_landing_is_service_unavai
         with pytest.raises(ServiceUnavailable):
             await backend.store(opaque_id, b"never sent")
     assert scripted.count("metadata") == 1  # asked, and the object is absent
+
+
+async def test_an_owned_session_sends_small_multipart_uploads_on_the_lean_client(
+    scripted: ScriptedGcs,
+) -> None:
+    """Only a multipart upload of one piece (up to 1 MiB) moves to ``_gcs_lean``;
+    a larger multipart upload and every download stay on aiohttp."""
+    async with _backend(scripted, resumable_threshold=4 * 1024 * 1024) as backend:
+        small, large = mint_opaque_id(), mint_opaque_id()
+        await backend.store(small, b"small")
+        await backend.store(large, os.urandom(2 * 1024 * 1024))
+        assert await backend.load(small) == b"small"
+    by_op = list(zip((op for op, _ in scripted.calls), scripted.user_agents, strict=True))
+    uploads = [agent for op, agent in by_op if op == "multipart"]
+    downloads = [agent for op, agent in by_op if op == "download"]
+    assert len(uploads) == 2
+    assert "(lean)" in uploads[0]
+    assert "(lean)" not in uploads[1]
+    assert downloads
+    assert all("(lean)" not in agent for agent in downloads)

@@ -1,6 +1,6 @@
 """The lean S3 request path (``_s3_lean.py``): on the real servers, on a SeaweedFS
 that checks signatures, and on scripted ``aiohttp.web`` fakes (servers only: the
-lean path's client is ``_s3_http``) for the answers a real server will not give
+lean path's client is ``_http``) for the answers a real server will not give
 on demand.
 
 Every test compares with what an aiobotocore client returns or raises: the lean
@@ -506,7 +506,7 @@ async def test_transient_failures_past_the_bound_raise(handler: Handler) -> None
             await lean.get_object(Bucket=_BUCKET, Key="k")
     # A reset on a fresh connection is one attempt: the transport re-sends on
     # its own only when a pooled connection drops before any answer (the
-    # keep-alive race, tests/test_s3_http.py).
+    # keep-alive race, tests/test_http.py).
     assert len(fake.requests) == _NO_SLEEP.attempts
     assert isinstance(_translated(caught.value, LOAD_CODES), ServiceUnavailable)
 

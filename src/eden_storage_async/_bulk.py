@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,19 +60,32 @@ async def store_many(
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     bar = _progress_bar() if progress else None
-    source = _numbered(items)
     outcomes: dict[int, StoreOutcome] = {}
+    if isinstance(items, AsyncIterable):
+        source: AsyncGenerator[tuple[int, Item], None] | None = _numbered(items)
+        numbered: Iterator[tuple[int, Item]] = iter(())
+    else:
+        # A sync iterable is pulled without an await, so workers cannot
+        # interleave inside it: no lock and no async generator per item.
+        source = None
+        numbered = enumerate(items)
     # A lock only for async sources: pulling from them awaits, and two workers
     # must not be inside one async generator at once.
     pull_lock = asyncio.Lock()
 
     async def worker() -> None:
         while True:
-            async with pull_lock:
-                try:
-                    index, (opaque_id, data) = await anext(source)
-                except StopAsyncIteration:
+            if source is None:
+                pulled = next(numbered, None)  # (index, item): never None itself
+                if pulled is None:
                     return
+                index, (opaque_id, data) = pulled
+            else:
+                async with pull_lock:
+                    try:
+                        index, (opaque_id, data) = await anext(source)
+                    except StopAsyncIteration:
+                        return
             started = time.perf_counter()
             error: Exception | None = None
             try:
@@ -92,7 +105,8 @@ async def store_many(
         # can fail a worker: surface its exception as itself, not in a group.
         raise failed.exceptions[0] from None
     finally:
-        await source.aclose()
+        if source is not None:
+            await source.aclose()
         if bar is not None:
             bar.close()
     return [outcomes[i] for i in range(len(outcomes))]

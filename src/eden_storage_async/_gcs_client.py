@@ -1,7 +1,9 @@
 """The GCS wire calls behind ``GcsBackend``: the only module that builds the SDK client.
 
-The hot calls, the multipart upload and the media download, are sent on the
-backend's aiohttp session directly: they need the download's ``X-Goog-Hash``
+The hot calls, the multipart upload and the media download, are sent
+directly, not through the SDK (a one-piece multipart upload on the lean HTTP
+client of ``_gcs_lean`` when the session is ours, the rest on the aiohttp
+session): they need the download's ``X-Goog-Hash``
 header, which gcloud-aio-storage does not hand back, and the SDK's per-call
 work (a copy of the body into a BytesIO, then another into the multipart
 body, header dicts rebuilt each time) cost about a quarter of our client CPU
@@ -24,6 +26,7 @@ from urllib.parse import quote
 import aiohttp
 from gcloud.aio import auth, storage
 
+from ._gcs_lean import LeanUpload
 from ._gcs_resumable import Resumable
 from ._gcs_wire import (
     CRC_KEY,
@@ -82,8 +85,11 @@ class GcsClient:
         timeouts: Timeouts,
         retry: Backoff,
         resume: bool,
+        lean: LeanUpload | None = None,
     ) -> None:
         self._session = session
+        # Small multipart uploads on the lean HTTP client; None: all on aiohttp.
+        self._lean = lean
         self._owns_session = owns_session
         self._bucket = bucket
         self._token: Any = token
@@ -130,6 +136,10 @@ class GcsClient:
     ) -> str | None:
         # https://cloud.google.com/storage/docs/uploading-objects#uploading-an-object
         body, content_type, size = multipart_body(name, nonce, crc, data)
+        if self._lean is not None and isinstance(body, bytes):
+            return stored_crc32c(
+                await self._lean.post(body, content_type, await self.auth_headers())
+            )
         headers = {"Content-Type": content_type, "Content-Length": str(size)}
         if self._token is not None:
             headers.update(await self.auth_headers())
@@ -196,6 +206,8 @@ class GcsClient:
             refresh.cancel()
             with contextlib.suppress(BaseException):
                 await refresh
+        if self._lean is not None:
+            await self._lean.aclose()
         if self._owns_session:
             await self._session.close()
 
@@ -231,6 +243,18 @@ async def open_client(
             timeout=timeouts.download(),
         )
     try:
+        # Only on a session of our own: a caller who passes one has chosen its
+        # transport (a proxy, tracing, its own TLS) for every call. Built in a
+        # thread: it reads package metadata and, for TLS, the CA store.
+        lean: LeanUpload | None = None
+        if owns_session:
+            lean = await asyncio.to_thread(
+                LeanUpload,
+                api_root=api_root,
+                bucket=bucket,
+                timeouts=timeouts,
+                limit=max_concurrency,
+            )
         if not emulator:
             # Token() reads the credentials file named by the default chain:
             # file I/O, so off the event loop.
@@ -244,6 +268,7 @@ async def open_client(
             timeouts=timeouts,
             retry=retry,
             resume=resume,
+            lean=lean,
         )
     except BaseException:
         if owns_session:

@@ -11,9 +11,9 @@ package imports this module, and must work without the ``s3`` extra.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
-from typing import Any
+import types
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from ._errors import (
     AccessDenied,
@@ -172,40 +172,63 @@ def _from_client_error(
     return BackendError(detail)
 
 
-@contextlib.contextmanager
-def map_s3_errors(
-    what: str, codes: Mapping[str, type[StorageError]] | None = None
-) -> Iterator[None]:
+class map_s3_errors:  # lower-case: used like a function, as contextlib.suppress is
     """Translate botocore errors raised inside the block; ``what`` starts each message.
 
     ``codes`` maps the S3 error codes that mean something specific to this
     operation; every other code gets the shared mapping (missing bucket,
-    refused credentials, transient, else ``BackendError``).
+    refused credentials, transient, else ``BackendError``). A class rather than
+    a generator context manager: it wraps every store and load, and the
+    generator's set-up cost more than the block's happy path.
     """
+
+    __slots__ = ("_codes", "_what")
+
+    def __init__(self, what: str, codes: Mapping[str, type[StorageError]] | None = None) -> None:
+        self._what = what
+        self._codes = codes
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> Literal[False]:  # never swallows: translates (raises) or lets through
+        if exc is None or not isinstance(exc, Exception):
+            return False  # a cancel or an exit is never translated
+        translated = _translate(exc, self._what, self._codes)
+        if translated is None:
+            return False
+        raise translated from exc
+
+
+def _translate(
+    exc: Exception, what: str, codes: Mapping[str, type[StorageError]] | None
+) -> StorageError | None:
+    """The ``StorageError`` for a botocore (or unwrapped aiohttp) error, else ``None``."""
     from botocore import exceptions as sdk
 
-    try:
-        yield
-    except sdk.ClientError as exc:
-        raise _from_client_error(exc, what, codes or {}) from exc
-    except (
-        sdk.ConnectionError,
-        sdk.HTTPClientError,
-        sdk.IncompleteReadError,
-        *_body_transport_errors(),
-    ) as exc:
+    if isinstance(exc, sdk.ClientError):
+        return _from_client_error(exc, what, codes or {})
+    if isinstance(
+        exc,
+        (sdk.ConnectionError, sdk.HTTPClientError, sdk.IncompleteReadError,
+         *_body_transport_errors()),
+    ):  # fmt: skip
         # Connection refused or reset, timeouts, truncated bodies: S3Backend's
         # retry loop has already retried these as far as its Backoff allows.
-        raise ServiceUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
-    except sdk.FlexibleChecksumError as exc:
+        return ServiceUnavailable(f"{what}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, sdk.FlexibleChecksumError):
         # botocore checked an algorithm other than CRC32C (an object another
         # tool wrote) and the body did not match: the bytes are not handed back.
-        raise IntegrityError(f"{what}: {exc}; the bytes were not handed back") from exc
-    except sdk.BotoCoreError as exc:
+        return IntegrityError(f"{what}: {exc}; the bytes were not handed back")
+    if isinstance(exc, sdk.BotoCoreError):
         name = type(exc).__name__
         if name in _CREDENTIAL_ERRORS:
             # The name only: a credential_process or SSO provider's text may echo secrets.
-            raise BackendError(
-                f"{what}: no usable credentials in the default chain ({name})"
-            ) from exc
-        raise BackendError(f"{what}: {name}: {exc}") from exc
+            return BackendError(f"{what}: no usable credentials in the default chain ({name})")
+        return BackendError(f"{what}: {name}: {exc}")
+    return None

@@ -1,6 +1,6 @@
 """The lean S3 request path: PutObject, GetObject and HeadObject of one object,
 signed by botocore's own SigV4 signer and sent on a small HTTP/1.1 client
-(``_s3_http.py``).
+(``_http.py``).
 
 Why: a 4 KiB PutObject through aiobotocore costs 2.5 to 3.6 ms of client CPU,
 spread over botocore's per-call machinery (event hooks, parameter handling,
@@ -11,7 +11,8 @@ response shapes and the same exceptions, so ``S3Backend``'s contract code runs
 unchanged on either path.
 
 What it reuses rather than rewrites: ``botocore.auth.S3SigV4Auth`` signs every
-request (no crypto here); the credentials are the client's own, frozen per
+request (no crypto here; ``_s3_lean_sign.py`` only hands it a lighter header
+map); the credentials are the client's own, frozen per
 request through aiobotocore's refresh logic; the URL and signing scope of each
 bucket come from botocore's endpoint ruleset, once per bucket. Everything the
 SDK client does besides (multipart, credentials) stays on the SDK client.
@@ -21,20 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ._http import HttpClient
 from ._retry import Backoff, retrying
-from ._s3_http import HttpClient
+from ._s3_lean_sign import LeanSigV4Auth, SigningRequest
 from ._s3_lean_wire import (
     LeanBody,
-    SigningRequest,
     client_error,
     is_transient,
     is_transport_failure,
     object_fields,
+    put_fields,
     read_error_body,
     response_metadata,
     transport_error,
@@ -43,7 +46,8 @@ from ._s3_lean_wire import (
 
 __all__ = ["LeanPathUnsupported", "LeanRoutedClient", "LeanS3Calls", "open_lean_calls"]
 
-_PUT_FIELDS = frozenset({"ResponseMetadata", "ETag", "ChecksumCRC32C", "VersionId"})
+# Keys needing no percent-encoding under botocore's rule (quote with safe="/~").
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.~/-]*").fullmatch
 # Transient answers (5xx, throttling, resets, timeouts) get this many tries
 # over at most ~5 s, unless the caller passes its own Backoff.
 DEFAULT_RETRY = Backoff(attempts=4, base_s=0.1, cap_s=2.0, deadline_s=5.0)
@@ -123,9 +127,7 @@ class LeanS3Calls:
                 headers[f"x-amz-meta-{name}"] = value
         response, metadata = await self._send("PutObject", "PUT", Bucket, Key, headers, Body)
         response.release()
-        # PutObject's output shape: no Metadata, ContentLength or ContentType.
-        fields = object_fields(metadata)
-        return {k: v for k, v in fields.items() if k in _PUT_FIELDS}
+        return put_fields(metadata)
 
     async def get_object(
         self, *, Bucket: str, Key: str, ChecksumMode: str | None = None
@@ -159,40 +161,59 @@ class LeanS3Calls:
     ) -> tuple[Any, dict[str, Any]]:
         """Send until a 2xx (returned unread) or a final failure (raised)."""
         endpoint = self._endpoints.get(bucket) or await self._resolve(bucket)
-        # botocore's own rule for a greedy {Key+} label: keep "/" and "~".
-        quoted = quote(key, safe="/~")
+        # botocore's own rule for a greedy {Key+} label: keep "/" and "~". A
+        # key of only unreserved characters (an opaque id under a plain
+        # prefix) is its own encoding; quote() costs more than the check.
+        quoted = key if _PLAIN_KEY(key) else quote(key, safe="/~")
         url = f"{endpoint.base_url}/{quoted}"
         target = f"{endpoint.path}/{quoted}"
+        if self._retry.attempts == 1:
+            # S3Backend retries in its own loop: no second loop around one try.
+            return await self._attempt(operation, method, endpoint, url, target, headers, body, 1)
         attempts = itertools.count(1)
-        http = self._http
+        return await retrying(
+            lambda: self._attempt(
+                operation, method, endpoint, url, target, headers, body, next(attempts)
+            ),
+            should_retry=is_transient,
+            backoff=self._retry,
+        )
 
-        async def attempt() -> tuple[Any, dict[str, Any]]:
-            number = next(attempts)
-            signed = {"host": endpoint.host, **endpoint.headers, **headers}
-            await self._sign(endpoint, method, url, signed, body)
-            try:
-                response = await http.request(
-                    method, endpoint.tls, endpoint.connect_host, endpoint.port, target, signed, body
-                )
-            except Exception as exc:
-                if is_transport_failure(exc):
-                    raise transport_error(exc, url) from exc
-                raise
-            metadata = response_metadata(response, number)
-            if response.status < 300:
-                return response, metadata
-            try:
-                # Bounded: an error document is small, a proxy's page may not be.
-                error_body = b"" if method == "HEAD" else await read_error_body(response)
-            except BaseException as exc:
-                response.close()  # a cancel too: never pool a half-read connection
-                if is_transport_failure(exc):
-                    raise transport_error(exc, url) from exc
-                raise
-            response.release()  # closes it instead when the body was not read to its end
-            raise client_error(operation, response.status, error_body, metadata)
-
-        return await retrying(attempt, should_retry=is_transient, backoff=self._retry)
+    async def _attempt(
+        self,
+        operation: str,
+        method: str,
+        endpoint: _Endpoint,
+        url: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | bytearray | memoryview | None,
+        number: int,
+    ) -> tuple[Any, dict[str, Any]]:
+        """One signed request: a 2xx answer returned unread, anything else raised."""
+        signed = {"host": endpoint.host, **endpoint.headers, **headers}
+        await self._sign(endpoint, method, url, signed, body)
+        try:
+            response = await self._http.request(
+                method, endpoint.tls, endpoint.connect_host, endpoint.port, target, signed, body
+            )
+        except Exception as exc:
+            if is_transport_failure(exc):
+                raise transport_error(exc, url) from exc
+            raise
+        metadata = response_metadata(response, number)
+        if response.status < 300:
+            return response, metadata
+        try:
+            # Bounded: an error document is small, a proxy's page may not be.
+            error_body = b"" if method == "HEAD" else await read_error_body(response)
+        except BaseException as exc:
+            response.close()  # a cancel too: never pool a half-read connection
+            if is_transport_failure(exc):
+                raise transport_error(exc, url) from exc
+            raise
+        response.release()  # closes it instead when the body was not read to its end
+        raise client_error(operation, response.status, error_body, metadata)
 
     async def _sign(
         self,
@@ -265,8 +286,6 @@ async def open_lean_calls(
     attempt and every wait for the server's next bytes, so a hung server fails
     a call rather than hanging it. Close the result with ``aclose()``.
     """
-    from botocore.auth import S3SigV4Auth
-
     if max_concurrency < 1:
         raise ValueError("max_concurrency must be at least 1")
     # TLS exactly as the client has it: its CA bundle (AWS_CA_BUNDLE, the
@@ -286,7 +305,7 @@ async def open_lean_calls(
         ssl_context=ssl_context,
         user_agent=user_agent(),
     )
-    return LeanS3Calls(client=client, http=http, retry=retry, signer_cls=S3SigV4Auth)
+    return LeanS3Calls(client=client, http=http, retry=retry, signer_cls=LeanSigV4Auth)
 
 
 class LeanRoutedClient:

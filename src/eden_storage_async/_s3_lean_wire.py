@@ -1,7 +1,7 @@
 """The lean S3 path's wire shapes: responses as botocore builds them, errors as
 botocore raises them, the request object botocore's signer reads.
 
-``_s3_lean.py`` sends the requests on ``_s3_http``; this module turns its
+``_s3_lean.py`` sends the requests on ``_http``; this module turns its
 answers and failures into exactly what an aiobotocore client would have
 returned or raised, so ``_s3_errors.map_s3_errors`` and ``S3Backend`` cannot
 tell the two paths apart. botocore is imported lazily by ``_s3_lean.py`` before
@@ -18,11 +18,11 @@ from xml.etree import ElementTree
 
 __all__ = [
     "LeanBody",
-    "SigningRequest",
     "client_error",
     "is_transient",
     "is_transport_failure",
     "object_fields",
+    "put_fields",
     "read_error_body",
     "response_metadata",
     "transport_error",
@@ -30,6 +30,11 @@ __all__ = [
 ]
 
 _META_PREFIX = "x-amz-meta-"
+_PUT_HEADERS = (
+    ("etag", "ETag"),
+    ("x-amz-checksum-crc32c", "ChecksumCRC32C"),
+    ("x-amz-version-id", "VersionId"),
+)
 # An S3 error document is a few hundred bytes; anything longer is not one.
 _MAX_ERROR_BODY = 64 * 1024
 # Answers worth another try: botocore's standard retry mode treats these as
@@ -44,7 +49,8 @@ _TRANSIENT_CODES = frozenset(
 
 def response_metadata(response: Any, attempts: int) -> dict[str, Any]:
     """``ResponseMetadata`` as botocore builds it: lower-case headers, request ids."""
-    headers = {name.lower(): value for name, value in response.headers.items()}
+    # Already lower-case (_http_parse); a copy, as botocore's is the caller's.
+    headers = dict(response.headers)
     return {
         "RequestId": headers.get("x-amz-request-id", ""),
         "HostId": headers.get("x-amz-id-2", ""),
@@ -75,6 +81,18 @@ def object_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
         ("content-type", "ContentType"),
         ("x-amz-version-id", "VersionId"),
     ):
+        value = headers.get(header)
+        if value is not None:
+            fields[field] = value
+    return fields
+
+
+def put_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """PutObject's output shape: ``ETag``, ``ChecksumCRC32C``, ``VersionId`` when
+    answered, and ``ResponseMetadata``; no ``Metadata`` or ``ContentLength``."""
+    headers: Mapping[str, str] = metadata["HTTPHeaders"]
+    fields: dict[str, Any] = {"ResponseMetadata": metadata}
+    for header, field in _PUT_HEADERS:
         value = headers.get(header)
         if value is not None:
             fields[field] = value
@@ -147,14 +165,14 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def transport_error(exc: BaseException, url: str) -> Exception:
-    """botocore's own exception for a ``_s3_http`` failure, so ``map_s3_errors`` maps it.
+    """botocore's own exception for a ``_http`` failure, so ``map_s3_errors`` maps it.
 
     ``url`` is the object's URL (endpoint, bucket, key): no credential is ever
     part of it, nor of the transport's own text.
     """
     from botocore import exceptions as sdk
 
-    from . import _s3_http as http
+    from . import _http as http
 
     endpoint = url
     found: Exception
@@ -176,8 +194,8 @@ def transport_error(exc: BaseException, url: str) -> Exception:
 
 
 def is_transport_failure(exc: BaseException) -> bool:
-    """True for a failure of the transport (``_s3_http``), not of our own code."""
-    from . import _s3_http as http
+    """True for a failure of the transport (``_http``), not of our own code."""
+    from . import _http as http
 
     return isinstance(exc, (http.TransportError, TimeoutError, ConnectionError))
 
@@ -223,23 +241,6 @@ class LeanBody:
     def close(self) -> None:
         """Drop the connection (botocore's ``StreamingBody.close``)."""
         self._response.close()
-
-
-class SigningRequest:
-    """What ``S3SigV4Auth.add_auth`` reads and writes, without AWSRequest's
-    parsing and header machinery (measured: ~60 us of ~180 us per signature)."""
-
-    __slots__ = ("body", "context", "headers", "method", "params", "url")
-
-    def __init__(
-        self, method: str, url: str, headers: dict[str, str], body: Any, context: dict[str, Any]
-    ) -> None:
-        self.method = method
-        self.url = url
-        self.headers = headers
-        self.body = body
-        self.params: dict[str, str] = {}
-        self.context = context
 
 
 def user_agent() -> str:

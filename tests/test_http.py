@@ -1,4 +1,4 @@
-"""The lean path's HTTP/1.1 client (``_s3_http*.py``): the response parser under
+"""The lean path's HTTP/1.1 client (``_http*.py``): the response parser under
 hypothesis, and the client against scripted raw-socket servers on 127.0.0.1
 (keep-alive, framing, flow control, timeouts, header injection)."""
 
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eden_storage_async import _s3_http_conn
-from eden_storage_async._s3_http import (
+from eden_storage_async import _http_conn
+from eden_storage_async._http import (
     BodyError,
     ConnectFailed,
     ConnectTimeout,
@@ -27,8 +27,8 @@ from eden_storage_async._s3_http import (
     ReadTimeout,
     _Pool,
 )
-from eden_storage_async._s3_http_conn import Connection
-from eden_storage_async._s3_http_parse import (
+from eden_storage_async._http_conn import Connection
+from eden_storage_async._http_parse import (
     MAX_HEAD,
     BodyDecoder,
     ProtocolError,
@@ -391,7 +391,7 @@ async def test_a_reset_on_a_fresh_connection_is_not_resent() -> None:
         await server.answer(reader)
 
     async with RawServer(script) as server, client() as http:
-        with pytest.raises(_s3_http_conn.ConnectionClosed) as caught:
+        with pytest.raises(_http_conn.ConnectionClosed) as caught:
             await _get(http, server.port)
     assert len(server.heads) == 1
     assert _SECRET not in str(caught.value)

@@ -1,4 +1,4 @@
-"""One HTTP/1.1 connection for ``_s3_http.py``: an ``asyncio.Protocol`` with a
+"""One HTTP/1.1 connection for ``_http.py``: an ``asyncio.Protocol`` with a
 receive buffer, read and write flow control, and timed waits.
 
 Every wait for the server is bounded: ``wait_data`` and ``drain`` by the read
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from ._s3_http_parse import ResponseHead, parse_head
+from ._http_parse import ResponseHead, parse_head
 
 __all__ = [
     "BodyError",

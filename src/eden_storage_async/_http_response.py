@@ -1,6 +1,6 @@
-"""One HTTP/1.1 answer for ``_s3_http.py``: its status, headers and body.
+"""One HTTP/1.1 answer for ``_http.py``: its status, headers and body.
 
-The body is decoded as it arrives (``_s3_http_parse.BodyDecoder``) straight
+The body is decoded as it arrives (``_http_parse.BodyDecoder``) straight
 from the connection's receive buffer, so reading it also drives the
 connection's read flow control.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ._s3_http_conn import BodyError, Connection
-from ._s3_http_parse import BodyDecoder, ProtocolError, ResponseHead
+from ._http_conn import BodyError, Connection
+from ._http_parse import BodyDecoder, ProtocolError, ResponseHead
 
 __all__ = ["HttpResponse"]
 
