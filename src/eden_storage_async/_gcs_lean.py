@@ -21,7 +21,6 @@ payload and timeout errors.
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import ssl
 from urllib.parse import urlsplit
 
@@ -37,20 +36,13 @@ from ._http import (
     HttpClient,
     ReadTimeout,
     TransportError,
+    lean_user_agent,
 )
 
 __all__ = ["LeanUpload"]
 
 # The longest error body kept in a message, as raise_for_status keeps it.
 _MAX_MESSAGE_BODY = 4096
-
-
-def _user_agent() -> str:
-    try:
-        ours = importlib.metadata.version("eden-storage-async")
-    except importlib.metadata.PackageNotFoundError:
-        ours = "dev"
-    return f"eden-storage-async/{ours} (lean)"
 
 
 class LeanUpload:
@@ -76,7 +68,7 @@ class LeanUpload:
             read_timeout=timeouts.idle_s,
             # What aiohttp's session used: the system's trust store, verified.
             ssl_context=ssl.create_default_context() if self._tls else None,
-            user_agent=_user_agent(),
+            user_agent=lean_user_agent(),
         )
 
     async def aclose(self) -> None:

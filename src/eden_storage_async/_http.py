@@ -45,7 +45,21 @@ __all__ = [
     "ReadTimeout",
     "TlsFailed",
     "TransportError",
+    "lean_user_agent",
 ]
+
+
+def lean_user_agent(*products: str) -> str:
+    """``eden-storage-async/<version> (lean)``, then ``products``: what the lean
+    callers send, so a server's logs tell them from the SDK paths."""
+    import importlib.metadata
+
+    try:
+        ours = importlib.metadata.version("eden-storage-async")
+    except importlib.metadata.PackageNotFoundError:
+        ours = "dev"
+    return " ".join((f"eden-storage-async/{ours} (lean)", *products))
+
 
 # Bodies up to this size go out in one writelines() with the head; above it in
 # slices, awaiting the transport's flow control between them.

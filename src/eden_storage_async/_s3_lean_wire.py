@@ -244,12 +244,9 @@ class LeanBody:
 
 
 def user_agent() -> str:
-    import importlib.metadata
-
+    """The lean S3 path's User-Agent: ours, then botocore's version."""
     import botocore
 
-    try:
-        ours = importlib.metadata.version("eden-storage-async")
-    except importlib.metadata.PackageNotFoundError:
-        ours = "dev"
-    return f"eden-storage-async/{ours} (lean) botocore/{botocore.__version__}"
+    from ._http import lean_user_agent
+
+    return lean_user_agent(f"botocore/{botocore.__version__}")
