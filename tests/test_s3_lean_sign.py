@@ -85,3 +85,18 @@ def test_a_request_signed_twice_collects_its_headers_again(monkeypatch: pytest.M
     request.headers["x-amz-meta-later"] = "added"
     _sign(LeanSigV4Auth, request, None)
     assert "x-amz-meta-later" in request.headers["Authorization"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    key=st.text(max_size=40) | st.text(string.ascii_letters + string.digits + "/~-_.", max_size=40)
+)
+def test_the_plain_key_shortcut_encodes_as_botocore_does(key: str) -> None:
+    """``_s3_lean`` skips ``quote()`` for a key that needs no encoding; any key
+    must come out exactly as botocore's ``{Key+}`` rule encodes it."""
+    from urllib.parse import quote
+
+    from eden_storage_async._s3_lean import _PLAIN_KEY
+
+    shortcut = key if _PLAIN_KEY(key) else quote(key, safe="/~")
+    assert shortcut == quote(key, safe="/~")
