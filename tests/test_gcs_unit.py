@@ -35,6 +35,17 @@ from eden_storage_async import (
     mint_opaque_id,
 )
 from eden_storage_async._gcs_client import Timeouts
+from eden_storage_async._gcs_errors import is_transient
+from eden_storage_async._gcs_lean import as_aiohttp
+from eden_storage_async._http import (
+    BodyError,
+    ConnectFailed,
+    ConnectionClosed,
+    ConnectTimeout,
+    ReadTimeout,
+    TlsFailed,
+    TransportError,
+)
 from eden_storage_async._retry import Backoff
 
 from .gcs_support import ScriptedGcs, write_service_account_key
@@ -764,3 +775,26 @@ async def test_an_owned_session_sends_small_multipart_uploads_on_the_lean_client
     assert "(lean)" not in uploads[1]
     assert downloads
     assert all("(lean)" not in agent for agent in downloads)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ConnectTimeout("connect"),
+        ReadTimeout("read"),
+        ConnectionClosed("closed"),
+        ConnectFailed("refused"),
+        BodyError("framing"),
+        TlsFailed("handshake"),
+        ConnectionResetError("reset"),
+    ],
+    ids=lambda failure: type(failure).__name__,
+)
+def test_every_lean_upload_transport_failure_is_retried_as_aiohttp_s_would_be(
+    failure: TransportError | ConnectionError,
+) -> None:
+    """The lean upload raises aiohttp's exception for each transport failure, and
+    each is transient, as the same failure on the aiohttp session is."""
+    translated = as_aiohttp(failure)
+    assert isinstance(translated, aiohttp.ClientError)
+    assert is_transient(translated)

@@ -39,7 +39,7 @@ from ._http import (
     lean_user_agent,
 )
 
-__all__ = ["LeanUpload"]
+__all__ = ["LeanUpload", "as_aiohttp"]
 
 # The longest error body kept in a message, as raise_for_status keeps it.
 _MAX_MESSAGE_BODY = 4096
@@ -89,8 +89,8 @@ class LeanUpload:
                 except BaseException:
                     response.close()
                     raise
-        except TransportError as exc:
-            raise _as_aiohttp(exc) from exc
+        except (TransportError, ConnectionError) as exc:
+            raise as_aiohttp(exc) from exc
         response.release()
         if response.status >= 400:
             text = reply.decode("utf-8", errors="replace")
@@ -104,8 +104,12 @@ class LeanUpload:
         return reply
 
 
-def _as_aiohttp(exc: TransportError) -> Exception:
-    """aiohttp's own exception for a transport failure, so ``_gcs_errors`` maps it."""
+def as_aiohttp(exc: TransportError | ConnectionError) -> Exception:
+    """aiohttp's own exception for a transport failure, so ``_gcs_errors`` maps it.
+
+    A bare ``ConnectionError`` (a reset the socket layer raised as it is) is a
+    connection failure like the rest, as it is on the lean S3 path.
+    """
     text = str(exc)
     if isinstance(exc, (ConnectTimeout, ReadTimeout)):
         return aiohttp.ServerTimeoutError(text)
@@ -113,6 +117,6 @@ def _as_aiohttp(exc: TransportError) -> Exception:
         return aiohttp.ServerDisconnectedError(text)
     if isinstance(exc, BodyError):
         return aiohttp.ClientPayloadError(text)
-    # Refused, unreachable, a TLS failure: aiohttp raises a ClientConnectorError
-    # (a ClientConnectionError) for each.
+    # Refused, unreachable, a TLS failure (aiohttp raises a ClientConnectorError,
+    # a ClientConnectionError, for each), or a bare reset.
     return aiohttp.ClientConnectionError(text)
