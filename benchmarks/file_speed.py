@@ -15,12 +15,21 @@ loop's default executor, so their load rows differ only by noise);
 ``--per-store-dirsync`` adds ours with the group commit of the directory fsync
 turned off (one directory fsync per store, the old behaviour), with 64 and
 with 6 store threads, so each choice is measured in one run.
+
+``--floor`` adds two rows that are not stores at all: each object is only
+``open(O_CREAT|O_EXCL)``, ``write``, ``close`` in a pool of 64 threads, with
+and without an ``fsync`` before the close (no temp name, no link, no
+directory fsync, no checksum, no event loop per object). The first is the
+fastest any store that fsyncs each file can go on this disk; the second shows
+what the same loop does without the flush, next to LocalStore.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
+import functools
 import os
 import resource
 import statistics
@@ -31,7 +40,7 @@ from pathlib import Path
 
 from eden_storage_async import FileArtifactBackend
 
-from .clients import Client, _obstore, _ours
+from .clients import Client, _obstore, _ours, _thread_pool
 from .runner import KIB, Cell, Measurement, run_cell
 
 
@@ -79,6 +88,39 @@ def _obstore_local(root: Path) -> Client:
     return _obstore("obstore LocalStore (no fsync)", "file", obstore.store.LocalStore(root))
 
 
+def _floor(fsync: bool) -> Callable[[Path], Client]:
+    def make(root: Path) -> Client:
+        root.mkdir(parents=True)
+        pool = concurrent.futures.ThreadPoolExecutor(64)
+
+        def write(opaque_id: str, data: bytes) -> None:
+            fd = os.open(root / opaque_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, data)
+                if fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        async def store(items: list[tuple[str, bytes]], concurrency: int) -> list[float]:
+            ops: list[Callable[[], object]] = [
+                functools.partial(write, opaque_id, data) for opaque_id, data in items
+            ]
+            return await _thread_pool(pool, ops)
+
+        async def load(ids: list[str], concurrency: int) -> list[float]:
+            ops: list[Callable[[], object]] = [(root / opaque_id).read_bytes for opaque_id in ids]
+            return await _thread_pool(pool, ops)
+
+        async def close() -> None:
+            pool.shutdown()
+
+        name = "floor: create+write" + ("+fsync" if fsync else "") + ", 64 threads"
+        return Client(name, "file", False, store, load, close)
+
+    return make
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -91,6 +133,8 @@ async def _measure(args: argparse.Namespace, base: Path) -> None:
     if args.per_store_dirsync:
         makers.append(_ours_variant(None, True))
         makers.append(_ours_variant(6, True))
+    if args.floor:
+        makers += [_floor(True), _floor(False)]
     payload = os.urandom(args.size)
     runs: dict[tuple[str, str], list[Measurement]] = {}
     for round_no in range(args.rounds):
@@ -142,6 +186,9 @@ def main() -> None:
         help="also run ours with these pool sizes, e.g. 6,16,32",
     )
     parser.add_argument("--per-store-dirsync", action="store_true")
+    parser.add_argument(
+        "--floor", action="store_true", help="also the bare create+write(+fsync) loop"
+    )
     args = parser.parse_args()
     try:
         import uvloop

@@ -111,13 +111,18 @@ def _wait_until(
 
 @contextlib.contextmanager
 def _process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    # The server's own scratch files go beside its log, inside the temp dir the
+    # caller removes: `weed mini` otherwise leaves a small directory of volume
+    # files in the system temp dir on every start (seen with SeaweedFS 4.48).
+    scratch = log.parent / "scratch"
+    scratch.mkdir(exist_ok=True)
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env=_server_env(),
+            env={**_server_env(), "TMPDIR": str(scratch)},
             start_new_session=True,  # so the whole process group can be stopped
         )
         try:

@@ -121,3 +121,42 @@ async def test_settle_lets_an_awaitable_finish_before_the_cancel_lands() -> None
         await task
     assert finished.is_set()
     assert await settle(operation()) == "done"
+
+
+async def test_settle_returns_the_result_and_raises_the_failure_unchanged() -> None:
+    async def fails() -> None:
+        raise KeyError("boom")
+
+    assert await settle(asyncio.sleep(0, "ok")) == "ok"
+    with pytest.raises(KeyError, match="boom"):
+        await settle(fails())
+    loop = asyncio.get_running_loop()
+    assert await settle(loop.run_in_executor(None, int, "7")) == 7
+
+
+async def test_settle_outlasts_repeated_cancels_and_reraises_one_after_a_failure() -> None:
+    steps: list[str] = []
+
+    async def operation() -> None:
+        await asyncio.sleep(0.05)
+        steps.append("finished")
+        raise KeyError("late failure")
+
+    task = asyncio.create_task(settle(operation()))
+    for _ in range(3):
+        await asyncio.sleep(0.005)
+        task.cancel()
+    # The cancellation wins over the operation's own failure, after it ended.
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert steps == ["finished"]
+
+
+async def test_settle_raises_at_once_when_the_operation_itself_is_cancelled() -> None:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    task = asyncio.create_task(settle(future))
+    await asyncio.sleep(0)
+    future.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -35,11 +35,24 @@ _names = st.sampled_from(
 _values = st.text(string.ascii_letters + string.digits + " =+/*.-\t", max_size=24)
 
 
-def _sign(signer: type[Any], request: Any, token: str | None) -> None:
-    credentials = ReadOnlyCredentials(
-        "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token
-    )
-    signer(credentials, "s3", "us-east-1").add_auth(request)
+_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+# One dict of derived keys for every example, as one LeanS3Calls keeps it: a key
+# kept under the wrong secret, date or region would sign the next request wrong.
+_DERIVED: dict[tuple[bytes, str], bytes] = {}
+
+
+def _sign(
+    signer: type[Any],
+    request: Any,
+    token: str | None,
+    secret: str = _SECRET,
+    region: str = "us-east-1",
+) -> None:
+    credentials = ReadOnlyCredentials("AKIDEXAMPLE", secret, token)
+    if signer is LeanSigV4Auth:
+        signer(credentials, "s3", region, _DERIVED).add_auth(request)
+    else:
+        signer(credentials, "s3", region).add_auth(request)
 
 
 @settings(max_examples=300, deadline=None)
@@ -50,6 +63,9 @@ def _sign(signer: type[Any], request: Any, token: str | None) -> None:
     body=st.binary(max_size=64),
     token=st.none() | st.just("session-token"),
     unsigned=st.booleans(),
+    secret=st.sampled_from([_SECRET, "rotated/secret", "x"]),
+    region=st.sampled_from(["us-east-1", "eu-west-3"]),
+    day=st.integers(0, 2),
 )
 def test_the_authorization_is_the_stock_signers(
     headers: list[tuple[str, str]],
@@ -58,6 +74,9 @@ def test_the_authorization_is_the_stock_signers(
     body: bytes,
     token: str | None,
     unsigned: bool,
+    secret: str,
+    region: str,
+    day: int,
 ) -> None:
     url = f"{'https' if https else 'http'}://s3.example.test:8333/bucket/{path}"
     config = Config(s3={"payload_signing_enabled": False} if unsigned else {})
@@ -68,9 +87,10 @@ def test_the_authorization_is_the_stock_signers(
     stock = AWSRequest(method="PUT", url=url, data=body, headers=dict(plain))
     stock.context.update(context)
     ours = SigningRequest("PUT", url, dict(plain), body, dict(context))
-    with mock.patch.object(botocore_auth, "get_current_datetime", return_value=_NOW):
-        _sign(botocore_auth.S3SigV4Auth, stock, token)
-        _sign(LeanSigV4Auth, ours, token)
+    now = _NOW + datetime.timedelta(days=day)
+    with mock.patch.object(botocore_auth, "get_current_datetime", return_value=now):
+        _sign(botocore_auth.S3SigV4Auth, stock, token, secret, region)
+        _sign(LeanSigV4Auth, ours, token, secret, region)
     assert ours.headers["Authorization"] == stock.headers["Authorization"]
     assert {k.lower(): v for k, v in ours.headers.items()} == {
         k.lower(): v for k, v in stock.headers.items()
@@ -100,3 +120,16 @@ def test_the_plain_key_shortcut_encodes_as_botocore_does(key: str) -> None:
 
     shortcut = key if _PLAIN_KEY(key) else quote(key, safe="/~")
     assert shortcut == quote(key, safe="/~")
+
+
+def test_the_derived_keys_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eden_storage_async import _s3_lean_sign
+
+    derived: dict[tuple[bytes, str], bytes] = {}
+    monkeypatch.setattr(botocore_auth, "get_current_datetime", lambda: _NOW)
+    for number in range(100):
+        credentials = ReadOnlyCredentials("AKIDEXAMPLE", f"secret-{number}", None)
+        request = SigningRequest("PUT", "http://s3.example.test/b/k", {}, b"x", {})
+        LeanSigV4Auth(credentials, "s3", "us-east-1", derived).add_auth(request)
+        assert len(derived) <= _s3_lean_sign._DERIVED_MAX
+    assert derived  # and in use

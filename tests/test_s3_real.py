@@ -542,3 +542,12 @@ async def test_request_path_decides_who_sends_the_hot_calls(
 def test_request_path_is_checked_at_construction() -> None:
     with pytest.raises(ConfigError, match="request_path"):
         S3Backend(bucket="b", request_path="fast")  # type: ignore[arg-type]
+
+
+def test_seaweedfs_4_48_gap_keeps_volume_files_in_tmpdir(seaweedfs: RealServer) -> None:
+    """`weed mini` writes a directory of volume files (``*.dat``, ``*.idx``) into
+    ``$TMPDIR`` on every start, whatever ``-dir`` says, and leaves it behind.
+    ``tests.servers`` points ``$TMPDIR`` inside the server's own temp dir, so
+    the files are removed with it instead of piling up in the system one."""
+    scratch = seaweedfs.log_path.parent / "scratch"
+    assert list(scratch.glob("*/*.idx")), "SeaweedFS no longer writes to $TMPDIR: drop the override"

@@ -97,12 +97,15 @@ class LeanS3Calls:
         self._config = client.meta.config
         self._endpoints: dict[str, _Endpoint] = {}
         self._endpoint_lock = asyncio.Lock()
+        # The signers' derived signing keys (see _s3_lean_sign), this client's only.
+        self._derived: dict[tuple[bytes, str], bytes] = {}
 
     def __repr__(self) -> str:
         return f"LeanS3Calls(endpoint_url={self._client.meta.endpoint_url!r})"
 
     async def aclose(self) -> None:
         """Close the HTTP client and its idle connections."""
+        self._derived.clear()
         await self._http.aclose()
 
     async def put_object(
@@ -232,7 +235,8 @@ class LeanS3Calls:
         )
         # botocore's signer, fresh per request as botocore makes it: it holds
         # the frozen credentials of this request and nothing else.
-        self._signer_cls(frozen, endpoint.signing_name, endpoint.region).add_auth(request)
+        signer = self._signer_cls(frozen, endpoint.signing_name, endpoint.region, self._derived)
+        signer.add_auth(request)
 
     async def _resolve(self, bucket: str) -> _Endpoint:
         """The bucket's URL and signing scope from botocore's endpoint ruleset, once."""

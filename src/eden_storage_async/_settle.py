@@ -21,25 +21,39 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
+def _wake(waiter: asyncio.Future[None], _: object) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 async def settle(operation: Awaitable[_T]) -> _T:
     """Await ``operation`` to its end even if cancelled, then re-raise the cancellation."""
-    future = asyncio.ensure_future(operation)
+    loop = asyncio.get_running_loop()
+    # create_task and a bare waiter rather than ensure_future and shield: the
+    # same guarantee with one future and one callback fewer per call, which
+    # is measurable on a store path run thousands of times a second.
+    future: asyncio.Future[_T] = (
+        loop.create_task(operation)
+        if asyncio.iscoroutine(operation)
+        else asyncio.ensure_future(operation)
+    )
     cancelled: asyncio.CancelledError | None = None
-    while True:
+    while not future.done():
+        waiter = loop.create_future()
+        wake = functools.partial(_wake, waiter)
+        future.add_done_callback(wake)
         try:
-            result = await asyncio.shield(future)
+            await waiter
         except asyncio.CancelledError as exc:
-            if not future.done():
-                cancelled = exc
-                continue
-            raise
-        except BaseException:
-            if cancelled is not None:
-                raise cancelled from None
-            raise
-        if cancelled is not None:
-            raise cancelled
-        return result
+            future.remove_done_callback(wake)
+            if future.done():
+                raise
+            cancelled = exc  # keep waiting; the cancellation is raised at the end
+    if cancelled is not None:
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation wins over its outcome
+        raise cancelled from None
+    return future.result()
 
 
 async def run_to_completion(fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
