@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,6 +31,7 @@ from ._checksum import Crc32c, verify_crc32c
 from ._file_commit import DirSync
 from ._file_io import FileOps, translate
 from ._file_sweep import sweep_stale_temp_files, temp_tag
+from ._file_threads import ThreadPool
 from ._settle import settle
 from ._stream import ChunkSource
 
@@ -54,13 +53,17 @@ class FileArtifactBackend(BackendBase):
     symlinks and non-regular files. POSIX only.
     """
 
-    # Store threads per backend (loads use the loop's default executor). A store
-    # spends most of its time in fsync, which holds no GIL; asyncio's default
-    # pool (min(32, cpus + 4) = 6 on 2 cores) let only 6 fsyncs overlap, and the
-    # disk merges concurrent flushes, so more threads give more fsyncs per
-    # second (5,204/s at 64 threads vs 3,222 at 4 here). 64 matches
-    # store_many's default concurrency; docs/file.md has the measurements.
+    # Store threads per backend. A store spends most of its time in fsync, which
+    # holds no GIL; asyncio's default pool (min(32, cpus + 4) = 6 on 2 cores) let
+    # only 6 fsyncs overlap, and the disk merges concurrent flushes, so more
+    # threads give more fsyncs per second (5,204/s at 64 threads vs 3,222 at 4
+    # here). 64 matches store_many's default concurrency; docs/file.md has the
+    # measurements.
     _THREADS = 64
+    # Load threads: loads wait on no flush, they are CPU work under the GIL, and
+    # more threads only add GIL hand-offs (loads on 64 threads were about 0.7x
+    # as fast as on 6). asyncio's default executor size, in a pool of our own.
+    _READ_THREADS = min(32, (os.cpu_count() or 1) + 4)
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = Path(root)
@@ -77,7 +80,8 @@ class FileArtifactBackend(BackendBase):
         except BaseException:
             os.close(self._dir_fd)
             raise
-        self._pool = ThreadPoolExecutor(self._THREADS, thread_name_prefix="eden-file")
+        self._pool = ThreadPool(self._THREADS, "eden-file")
+        self._read_pool = ThreadPool(self._READ_THREADS, "eden-file-read")
         self._dir_sync = DirSync(self._dir_fd, self._ops.where)
 
     @property
@@ -95,18 +99,11 @@ class FileArtifactBackend(BackendBase):
 
     async def _in_thread(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run a store step in this backend's pool; a cancel waits for the thread to end."""
-        loop = asyncio.get_running_loop()
-        return await settle(loop.run_in_executor(self._pool, functools.partial(fn, *args)))
+        return await settle(self._pool.run(fn, *args))
 
     async def _in_read_thread(self, fn: Callable[..., _T], *args: object) -> _T:
-        """Run a load step in the loop's default executor; a cancel waits for the thread.
-
-        Loads never wait on a disk flush: they are CPU work under the GIL, and
-        more threads only add GIL handoffs (loads from the 64-thread store pool
-        were about 0.7x as fast as from the default 6; docs/file.md).
-        """
-        loop = asyncio.get_running_loop()
-        return await settle(loop.run_in_executor(None, functools.partial(fn, *args)))
+        """Run a load step in this backend's read pool; a cancel waits for the thread."""
+        return await settle(self._read_pool.run(fn, *args))
 
     async def _store(self, opaque_id: str, data: memoryview) -> None:
         await self._in_thread(self._ops.store, self._tmp_name(), opaque_id, data)
@@ -121,7 +118,7 @@ class FileArtifactBackend(BackendBase):
         # the except below, which removes the temp file before re-raising.
         ops = self._ops
         tmp_name = self._tmp_name()
-        opening = asyncio.get_running_loop().run_in_executor(self._pool, ops.create_temp, tmp_name)
+        opening = self._pool.run(ops.create_temp, tmp_name)
         try:
             fd = await settle(opening)
         except asyncio.CancelledError:
@@ -168,6 +165,7 @@ class FileArtifactBackend(BackendBase):
     async def _aclose(self) -> None:
         await self._dir_sync.aclose()
         await asyncio.to_thread(self._pool.shutdown)
+        await asyncio.to_thread(self._read_pool.shutdown)
         os.close(self._dir_fd)
 
     def _tmp_name(self) -> str:

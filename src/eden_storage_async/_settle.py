@@ -32,11 +32,13 @@ async def settle(operation: Awaitable[_T]) -> _T:
     # create_task and a bare waiter rather than ensure_future and shield: the
     # same guarantee with one future and one callback fewer per call, which
     # is measurable on a store path run thousands of times a second.
-    future: asyncio.Future[_T] = (
-        loop.create_task(operation)
-        if asyncio.iscoroutine(operation)
-        else asyncio.ensure_future(operation)
-    )
+    future: asyncio.Future[_T]
+    if isinstance(operation, asyncio.Future):
+        future = operation  # a thread's or a task's: already running
+    elif asyncio.iscoroutine(operation):
+        future = loop.create_task(operation)
+    else:
+        future = asyncio.ensure_future(operation)
     cancelled: asyncio.CancelledError | None = None
     while not future.done():
         waiter = loop.create_future()
