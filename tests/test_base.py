@@ -160,3 +160,18 @@ async def test_settle_raises_at_once_when_the_operation_itself_is_cancelled() ->
     future.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_settle_marks_a_failure_retrieved_when_the_cancel_wins() -> None:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    task = asyncio.create_task(settle(future))
+    await asyncio.sleep(0)
+    # The operation fails and the caller is cancelled in the same loop step.
+    future.set_exception(KeyError("lost"))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # asyncio's own flag for "Future exception was never retrieved", which it
+    # would log when the future is collected.
+    assert not future._log_traceback

@@ -72,7 +72,8 @@ class _HeadersToSign(dict[str, list[str]]):
         self.names: str | None = None  # botocore's signed_headers of this map, once asked
 
     # dict.get itself: the signer calls it once per header, and a C method
-    # needs no Python frame. Same signature as HTTPHeaders.get_all(name, failobj).
+    # needs no Python frame. HTTPHeaders.get_all(name, failobj), positionally
+    # (botocore passes only the name; the property test would catch a change).
     get_all = dict.get
 
 

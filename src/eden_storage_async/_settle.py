@@ -49,6 +49,8 @@ async def settle(operation: Awaitable[_T]) -> _T:
         except asyncio.CancelledError as exc:
             future.remove_done_callback(wake)
             if future.done():
+                if not future.cancelled():
+                    future.exception()  # retrieved, as shield did: the cancel wins
                 raise
             cancelled = exc  # keep waiting; the cancellation is raised at the end
     if cancelled is not None:
