@@ -582,3 +582,44 @@ async def test_a_large_download_read_slowly_keeps_the_buffer_bounded() -> None:
     assert total == size
     # Paused above 1 MiB; one more socket read may land before the pause bites.
     assert peak < 4 * 1024 * 1024, peak
+
+
+@both_loops
+async def test_a_body_arriving_in_many_pieces_is_read_whole_and_exact() -> None:
+    """A Content-Length body read whole goes straight from the socket into the
+    reader's list; bytes past its end stay behind, and then the connection is
+    not reused."""
+    body = bytes(range(256)) * 1024  # 256 KiB, in 64 writes of 4 KiB
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.answer(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for start in range(0, len(body), 4096):
+            await asyncio.sleep(0.001)
+            piece = body[start : start + 4096]
+            writer.write(piece + (b"extra" if start + 4096 >= len(body) and n == 1 else b""))
+            await writer.drain()
+        await reader.read()
+
+    async with RawServer(script) as server, client() as http:
+        assert await _whole(await _get(http, server.port)) == body  # "extra" trails it
+        assert await _whole(await _get(http, server.port)) == body  # so a new connection
+    assert server.connections == 2
+
+
+@both_loops
+async def test_a_body_cut_short_while_read_whole_is_a_body_error() -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.answer(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"x" * 5000)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+
+    async with RawServer(script) as server, client() as http:
+        response = await _get(http, server.port)
+        with pytest.raises(BodyError):
+            await response.read()

@@ -125,6 +125,19 @@ class BodyDecoder:
         return self._state == _DONE
 
     @property
+    def length_left(self) -> int:
+        """Bytes of a Content-Length body still to come; 0 for any other framing."""
+        return self._remaining if self._state == _LENGTH else 0
+
+    def took(self, count: int) -> None:
+        """``count`` bytes of a Content-Length body were taken without ``decode``."""
+        if self._state != _LENGTH or not 0 <= count <= self._remaining:
+            raise ValueError("took more than the body holds")
+        self._remaining -= count
+        if not self._remaining:
+            self._state = _DONE
+
+    @property
     def close_delimited(self) -> bool:
         """True for a body that only the server's close ends."""
         return self._state == _CLOSE

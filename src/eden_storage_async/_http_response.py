@@ -55,6 +55,14 @@ class HttpResponse:
             parts = [self._ready] if self._ready else []
             self._ready = b""
             while not self._decoder.done:
+                conn = self._conn
+                if (
+                    conn is not None
+                    and self._decoder.length_left
+                    and not conn.buffer
+                    and await self._sink(conn, parts)
+                ):
+                    break
                 await self._fill()
                 if self._ready:
                     parts.append(self._ready)
@@ -70,6 +78,28 @@ class HttpResponse:
             return data[:amt]
         self._ready = b""
         return data
+
+    async def _sink(self, conn: Connection, parts: list[bytes]) -> bool:
+        """The rest of a Content-Length body, appended to ``parts`` as it arrives;
+        True once it is whole.
+
+        Stops early only if the server closes; ``_fill`` then reports the
+        truncation. Any failure or cancel drops the connection, as ``_fill`` does.
+        """
+        wanted = self._decoder.length_left
+        conn.sink, conn.sink_wanted = parts, wanted
+        try:
+            while conn.sink_wanted and not conn.ended:
+                await conn.wait_data()
+        except BaseException:
+            conn.sink_wanted = 0
+            conn.sink = []
+            self.close()
+            raise
+        self._decoder.took(wanted - conn.sink_wanted)
+        conn.sink_wanted = 0
+        conn.sink = []
+        return self._decoder.done
 
     async def _fill(self) -> None:
         conn = self._conn
