@@ -92,13 +92,12 @@ class HttpResponse:
             while conn.sink_wanted and not conn.ended:
                 await conn.wait_data()
         except BaseException:
-            conn.sink_wanted = 0
-            conn.sink = []
             self.close()
             raise
-        self._decoder.took(wanted - conn.sink_wanted)
-        conn.sink_wanted = 0
-        conn.sink = []
+        finally:
+            left = conn.sink_wanted
+            conn.sink, conn.sink_wanted = [], 0
+        self._decoder.took(wanted - left)
         return self._decoder.done
 
     async def _fill(self) -> None:
