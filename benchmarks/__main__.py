@@ -55,7 +55,7 @@ async def _open_clients(
     cell: Any, round_tag: str, s3: Any, gcs: Any, file_root: Path, payload: bytes
 ) -> list[Any]:
     """Fresh clients for one cell, each warmed up by one untimed store."""
-    from tests.servers import create_gcs_bucket
+    from tests.support.servers import create_gcs_bucket
 
     def bucket_for(client: str) -> str:
         if cell.target == "s3":
@@ -162,7 +162,7 @@ def main() -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "benchmark")
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.servers import fake_gcs_server, seaweedfs_server
+    from tests.support.servers import fake_gcs_server, seaweedfs_server
 
     # uvloop when installed (the bench extra has it), as a server would run;
     # the library itself never installs a loop policy.

@@ -241,7 +241,7 @@ def _instant_server() -> tuple[subprocess.Popen[bytes], str]:
 
 def main() -> None:
     """Parse flags, start fake-gcs-server (or the instant server), run the rounds."""
-    from tests.servers import fake_gcs_server
+    from tests.support.servers import fake_gcs_server
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)

@@ -26,9 +26,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from eden_storage_async._checksum import crc32c_b64
-from eden_storage_async._s3_client import client_config_kwargs
-from eden_storage_async._s3_lean import open_lean_calls
+from eden_storage_async._core.checksum import crc32c_b64
+from eden_storage_async._s3.client import client_config_kwargs
+from eden_storage_async._s3.lean.calls import open_lean_calls
 
 Op = Callable[[str, bytes], Awaitable[object]]
 Load = Callable[[str], Awaitable[bytes]]
@@ -182,7 +182,7 @@ def _server(args: argparse.Namespace) -> Iterator[None]:
         yield
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.servers import seaweedfs_server
+    from tests.support.servers import seaweedfs_server
 
     with seaweedfs_server() as server:
         args.endpoint, args.bucket = server.endpoint_url, server.bucket

@@ -95,7 +95,7 @@ def main() -> None:
         asyncio.run(_child(target, where, int(mib), direction, opaque_id))
         return
 
-    from tests.servers import create_gcs_bucket, fake_gcs_server, seaweedfs_server
+    from tests.support.servers import create_gcs_bucket, fake_gcs_server, seaweedfs_server
 
     for target in args.targets.split(","):
         with tempfile.TemporaryDirectory(prefix="eden-rss-") as tmp:

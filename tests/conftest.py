@@ -9,8 +9,8 @@ import pytest
 
 from eden_storage_async import ArtifactBackend
 
-from .backends import BACKENDS
-from .servers import RealServer, fake_gcs_server, moto_server, seaweedfs_server
+from .support.backends import BACKENDS
+from .support.servers import RealServer, fake_gcs_server, moto_server, seaweedfs_server
 
 
 @pytest.fixture(scope="session")

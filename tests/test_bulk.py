@@ -15,7 +15,7 @@ from eden_storage_async import (
     mint_opaque_id,
     store_many,
 )
-from eden_storage_async._ids import Payload
+from eden_storage_async._core.ids import Payload
 
 
 async def test_store_many_stores_everything_and_reports_each_item(

@@ -5,9 +5,11 @@ backends for memory, the local filesystem, S3 and GCS. Everything public is
 re-exported here; the modules behind it are private.
 """
 
-from ._base import BackendBase
 from ._bulk import StoreOutcome, store_many
-from ._errors import (
+from ._config.factory import build_artifact_backend
+from ._config.flags import add_blob_arguments, backend_from_args
+from ._core.base import BackendBase
+from ._core.errors import (
     AccessDenied,
     AlreadyExists,
     BackendClosed,
@@ -24,16 +26,14 @@ from ._errors import (
     StorageError,
     UnsafeFileType,
 )
-from ._factory import build_artifact_backend
-from ._file import FileArtifactBackend
-from ._flags import add_blob_arguments, backend_from_args
-from ._gcs import GcsBackend
-from ._ids import Payload, mint_opaque_id, validate_opaque_id
+from ._core.ids import Payload, mint_opaque_id, validate_opaque_id
+from ._core.protocol import ArtifactBackend
+from ._core.retry import Backoff
+from ._file.backend import FileArtifactBackend
+from ._gcs.backend import GcsBackend
 from ._memory import InMemoryArtifactBackend
-from ._protocol import ArtifactBackend
-from ._retry import Backoff
-from ._s3 import S3Backend
-from ._server import create_app
+from ._s3.backend import S3Backend
+from ._server.app import create_app
 
 __version__ = "0.1.0"
 

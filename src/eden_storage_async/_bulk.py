@@ -8,10 +8,10 @@ from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import MissingDependency
-from ._ids import Payload
-from ._protocol import ArtifactBackend
-from ._stream import aiterate
+from ._core.errors import MissingDependency
+from ._core.ids import Payload
+from ._core.protocol import ArtifactBackend
+from ._core.stream import aiterate
 
 __all__ = ["StoreOutcome", "store_many"]
 

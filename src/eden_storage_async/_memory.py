@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._base import BackendBase
-from ._errors import AlreadyExists, NotFound
+from ._core.base import BackendBase
+from ._core.errors import AlreadyExists, NotFound
 
 __all__ = ["InMemoryArtifactBackend"]
 

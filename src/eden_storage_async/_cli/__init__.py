@@ -1,0 +1,1 @@
+"""The ``eden-blob`` command."""

@@ -1,0 +1,319 @@
+"""``eden-blob``: store and load artifacts, or run the reference deposit server.
+
+Exit codes: 0 success; 1 the artifact is absent (``NotFound``), storage failed,
+or a local file could not be read or written; 2 a usage or configuration error.
+Every failure is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from .._config.factory import check_settings
+from .._config.flags import (
+    add_blob_arguments,
+    backend_from_args,
+    blob_settings_from_args,
+    with_env_hint,
+)
+from .._core.errors import ConfigError, InvalidOpaqueId, NotFound, StorageError
+from .._core.ids import mint_opaque_id, validate_opaque_id
+from .._server.app import DEFAULT_MAX_ARTIFACT_BYTES, check_listen_policy, require_aiohttp, serve
+
+__all__ = ["main"]
+
+_PROG = "eden-blob"
+_TOKEN_ENV = "EDEN_BLOB_TOKEN"
+_EXIT_FAILURE = 1
+_EXIT_USAGE = 2
+
+_T = TypeVar("_T")
+
+
+class _UsageError(Exception):
+    """A command-line mistake, already phrased for stderr."""
+
+
+class _LocalFileError(Exception):
+    """A file of the user's (input, output, token) could not be read or written."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """No abbreviations: argparse would read ``--token SECRET`` as ``--token-file``
+    and then echo the secret in its error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    # argparse prints the whole usage block and exits itself; one line that
+    # points at --help is easier to read in a log and lets main() pick the code.
+    def error(self, message: str) -> NoReturn:
+        unrecognized = "unrecognized arguments: "
+        if message.startswith(unrecognized):
+            # Name the options only: a stray value may be a secret pasted on the
+            # wrong flag, and stderr often ends up in a log.
+            options = [a for a in message.removeprefix(unrecognized).split() if a[:1] == "-"]
+            message = unrecognized + (" ".join(options) or "(values not shown)")
+        raise _UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``eden-blob`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format=f"{_PROG}: %(levelname)s: %(message)s"
+    )
+    command = _PROG
+    try:
+        args = _parser().parse_args(argv)
+        command = f"{_PROG} {args.command}"
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except _UsageError as exc:
+        return _fail(str(exc), _EXIT_USAGE)
+    except (ConfigError, InvalidOpaqueId) as exc:
+        return _fail(f"{command}: {exc}", _EXIT_USAGE)
+    except NotFound as exc:
+        return _fail(f"{command}: {exc}", _EXIT_FAILURE)
+    except StorageError as exc:
+        return _fail(f"{command}: {type(exc).__name__}: {exc}", _EXIT_FAILURE)
+    except _LocalFileError as exc:
+        return _fail(f"{command}: {exc}", _EXIT_FAILURE)
+    except OSError as exc:  # e.g. the port is taken
+        return _fail(f"{command}: {exc.strerror or exc}", _EXIT_FAILURE)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=_PROG,
+        description="Store and load artifacts in an ArtifactBackend, or serve them over HTTP.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{put,get,serve}")
+
+    put = commands.add_parser(
+        "put", help="store a file (or stdin) and print its opaque_id", description=_put.__doc__
+    )
+    put.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default: stdin")
+    put.set_defaults(handler=_put)
+
+    get = commands.add_parser("get", help="load an artifact by opaque_id", description=_get.__doc__)
+    get.add_argument("opaque_id", metavar="ID", help="the opaque_id printed by put")
+    get.add_argument(
+        "-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout"
+    )
+    get.set_defaults(handler=_get)
+
+    srv = commands.add_parser(
+        "serve", help="run the reference deposit server", description=_serve.__doc__
+    )
+    srv.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    srv.add_argument("--port", type=_port, default=8080, help="default: 8080; 0 picks a free one")
+    srv.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help=f"file holding the bearer token [env: {_TOKEN_ENV} holds the token itself]",
+    )
+    srv.add_argument(
+        "--max-artifact-bytes",
+        type=_non_negative_int,
+        default=DEFAULT_MAX_ARTIFACT_BYTES,
+        metavar="N",
+        help=f"larger bodies get 413 (default: {DEFAULT_MAX_ARTIFACT_BYTES})",
+    )
+    srv.set_defaults(handler=_serve)
+
+    for sub in (put, get, srv):
+        add_blob_arguments(sub)
+    return parser
+
+
+def _put(args: argparse.Namespace) -> int:
+    """Store FILE (or stdin) under a freshly minted opaque_id and print the id."""
+    _require_durable(args)
+    data = _read_input(args.file)
+    # Flushed here so that a closed stdout fails inside main(), as one line.
+    print(_run(_store(args, data)), flush=True)
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    """Write the bytes stored under ID to stdout, or atomically to -o FILE."""
+    validate_opaque_id(args.opaque_id)
+    _require_durable(args)
+    data = _run(_load(args, args.opaque_id))
+    if args.output is None or args.output == "-":
+        sys.stdout.flush()
+        try:
+            _write_all(sys.stdout.fileno(), data)
+        except OSError as exc:
+            raise _LocalFileError(f"cannot write to stdout: {exc.strerror or exc}") from None
+    else:
+        _write_atomically(Path(args.output), data)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Serve POST/GET /v0/experiments/{experiment_id}/artifacts until SIGTERM or SIGINT.
+
+    Prints "EDEN_BLOB_LISTENING http://HOST:PORT" on stdout once ready. A bearer
+    token (--token-file, or EDEN_BLOB_TOKEN) is required beyond loopback.
+    """
+    token = _read_token(args.token_file)
+    check_listen_policy(args.host, token)
+    require_aiohttp()
+    _run(_serve_until_signalled(args, token))
+    return 0
+
+
+async def _store(args: argparse.Namespace, data: bytes) -> str:
+    async with backend_from_args(args) as backend:
+        opaque_id = mint_opaque_id()
+        await backend.store(opaque_id, data)
+    return opaque_id
+
+
+async def _load(args: argparse.Namespace, opaque_id: str) -> bytes:
+    async with backend_from_args(args) as backend:
+        return await backend.load(opaque_id)
+
+
+async def _serve_until_signalled(args: argparse.Namespace, token: str | None) -> None:
+    async with backend_from_args(args) as backend:
+        await serve(
+            backend,
+            host=args.host,
+            port=args.port,
+            token=token,
+            max_artifact_bytes=args.max_artifact_bytes,
+            on_ready=_announce,
+        )
+
+
+def _announce(url: str) -> None:
+    # A supervisor (or a test) waits for this exact line, so flush it at once.
+    print(f"EDEN_BLOB_LISTENING {url}", flush=True)
+
+
+def _require_durable(args: argparse.Namespace) -> None:
+    # put and get open a backend only for the one call: in memory, put's id is
+    # gone before it is printed and get can never find anything. Refuse that
+    # before building it (and before its NON-DURABLE warning muddles stderr).
+    settings, from_env = blob_settings_from_args(args)
+    try:
+        check_settings(settings["blob_backend"], settings)
+    except ConfigError as exc:
+        raise with_env_hint(exc, from_env) from None
+    if settings["blob_backend"] == "file" and not settings["artifact_blob_dir"]:
+        raise ConfigError(
+            "needs a durable backend: pass --artifact-blob-dir DIR, "
+            "or --blob-backend s3|gcs with its bucket"
+        )
+
+
+def _read_input(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except OSError as exc:
+        raise _LocalFileError(f"cannot read {name!r}: {exc.strerror or exc}") from None
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    # A temp file in the same directory, then rename: a reader of FILE sees the
+    # old content or the whole new one, never a partial artifact.
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
+        )
+    except OSError as exc:
+        raise _LocalFileError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+    try:
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+            # mkstemp makes the file 0600; give it what a plain open() would.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+        finally:
+            os.close(fd)
+        os.replace(tmp_name, target)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise _LocalFileError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+        raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # Not a buffered file object: CPython's BufferedWriter.write can return a
+    # short count without raising (a reader that went away, a full disk), and
+    # the command would then exit 0 with a truncated artifact.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_token(token_file: str | None) -> str | None:
+    # Never from argv: a command line is visible to every user via ps.
+    if token_file is not None:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"cannot read --token-file {token_file!r}: {reason}") from None
+        if not token:
+            raise ConfigError(f"--token-file {token_file!r} is empty")
+        return token
+    return os.environ.get(_TOKEN_ENV, "").strip() or None
+
+
+def _run(coro: Coroutine[Any, Any, _T]) -> _T:
+    # uvloop only here, only if installed, and as a loop factory: the library
+    # never installs an event loop policy behind its user's back.
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _fail(message: str, code: int) -> int:
+    # One line whatever the message holds: log scrapers and humans read it as a unit.
+    print(message.replace("\r", " ").replace("\n", " "), file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Configuration: ``build_artifact_backend`` and the ``--blob-backend`` flags
+with their environment variables.
+"""

@@ -1,0 +1,71 @@
+"""The input side of ``store_stream``: any iterable of byte chunks, as one async stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from typing import TypeVar
+
+from .ids import Payload, as_payload
+
+__all__ = ["ChunkSource", "aiterate", "check_chunks", "read_head"]
+
+_T = TypeVar("_T")
+
+Chunks = AsyncIterable[Payload] | Iterable[Payload]
+
+
+async def aiterate(items: AsyncIterable[_T] | Iterable[_T]) -> AsyncGenerator[_T, None]:
+    """Walk a sync or an async iterable the same way, from async code."""
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+async def read_head(chunks: AsyncIterator[memoryview], limit: int) -> tuple[bytearray, bool]:
+    """Gather chunks until there are more than ``limit`` bytes or the stream ends.
+
+    Returns the bytes gathered and whether the stream goes on. A stream that
+    ends within ``limit`` can take a backend's single-request path; a longer
+    one continues from ``chunks``, which is left open for the caller.
+    """
+    head = bytearray()
+    async for chunk in chunks:
+        head += chunk
+        if len(head) > limit:
+            return head, True
+    return head, False
+
+
+def check_chunks(chunks: object) -> None:
+    """Raise ``TypeError`` unless ``chunks`` is iterable; looks, never iterates."""
+    if isinstance(chunks, bytes | bytearray | memoryview | str):
+        # Iterating bytes gives ints: almost surely store() was meant.
+        raise TypeError(f"chunks must be an iterable of bytes, not {type(chunks).__name__}")
+    if not (hasattr(chunks, "__aiter__") or hasattr(chunks, "__iter__")):
+        raise TypeError(f"chunks must be an iterable of bytes, not {type(chunks).__name__}")
+
+
+class ChunkSource:
+    """The caller's chunks, each as a read-only byte view; empty chunks are skipped.
+
+    ``replayable`` is true only for a list or tuple: a backend that must restart
+    an upload from the first byte (S3's 409 at CompleteMultipartUpload) can
+    iterate those again, and nothing else.
+    """
+
+    def __init__(self, chunks: Chunks) -> None:
+        self._chunks = chunks
+        self.replayable = isinstance(chunks, list | tuple)
+        self._started = False
+
+    async def __aiter__(self) -> AsyncGenerator[memoryview, None]:
+        if self._started and not self.replayable:
+            raise RuntimeError("a one-shot chunk iterable cannot be read twice")
+        self._started = True
+        async for chunk in aiterate(self._chunks):
+            view = as_payload(chunk)
+            if view.nbytes:
+                yield view

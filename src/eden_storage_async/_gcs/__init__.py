@@ -1,0 +1,4 @@
+"""The GCS backend, ``GcsBackend``: settings, the gcloud-aio-storage client,
+error translation, the wire details, resumable uploads, the lean small upload
+and the decisions taken after each call. gcloud is imported here and nowhere else.
+"""

@@ -1,0 +1,353 @@
+"""``S3Backend``: one object per artifact at ``<prefix>/<opaque_id>``, on aiobotocore.
+
+Create-only is enforced by the service: every ``PutObject`` carries
+``If-None-Match: *``, so a taken key answers 412 and nothing is overwritten.
+Every store carries the body's CRC32C and every load checks it
+(``_s3_checksum.py``). Transient failures are retried by our own loop
+(``retry``), not botocore's, within connect and read timeouts; see
+``client_config_kwargs`` for why. aiobotocore is imported here, when a backend
+is built, and nowhere else; the base package works without the ``s3`` extra.
+
+The hot path talks to its client only through ``put_object``, ``get_object``
+and ``head_object``, with the keyword arguments used below, so a lean client
+with just those three calls can stand in for aiobotocore's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal, TypeVar
+
+from .._core.base import BackendBase
+from .._core.checksum import crc32c_b64
+from .._core.errors import ConfigError, ConflictRetriesExhausted
+from .._core.retry import Backoff, retrying
+from .._core.settle import settle
+from .._core.stream import ChunkSource, read_head
+from .checksum import METADATA_KEY, StreamCheck, verified_chunks, verify_body
+from .client import (
+    S3Client,
+    client_config_kwargs,
+    import_sdk,
+    object_body,
+    open_client,
+)
+from .config import (
+    DEFAULT_CONFLICT_BACKOFF,
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    DEFAULT_READ_TIMEOUT_S,
+    DEFAULT_RETRY,
+    check_settings,
+)
+from .errors import (
+    LOAD_CODES,
+    STORE_CODES,
+    is_conditional_conflict,
+    is_precondition_failed,
+    is_transient,
+    map_s3_errors,
+)
+from .multipart import CompleteConflict, Tally, upload_multipart
+from .nonce import NONCE_KEY, is_this_write
+
+__all__ = ["S3Backend", "S3Client"]
+
+_T = TypeVar("_T")
+
+
+class S3Backend(BackendBase):
+    """An ``ArtifactBackend`` storing each artifact as ``<prefix>/<opaque_id>`` in ``bucket``.
+
+    Credentials come only from botocore's default chain (environment, shared
+    config and credentials files with ``AWS_PROFILE``, container and instance
+    metadata, web identity / IRSA); no parameter takes a secret.
+
+    ``region`` defaults to botocore's chain (``AWS_DEFAULT_REGION``, the
+    profile); with ``endpoint_url`` set and no region anywhere, ``us-east-1``.
+    ``max_concurrency`` sizes the connection pool. ``connect_timeout`` and
+    ``read_timeout`` (seconds) bound each attempt; ``retry`` bounds the retries
+    of transient failures (resets, timeouts, 5xx, throttling, a body damaged
+    on the way), its ``deadline_s`` the whole operation. Construction needs no
+    running loop: the client is created on first use and closed by
+    ``aclose()``. A ``client`` passed in is used as is and is NOT closed by
+    ``aclose()``: whoever created it owns it.
+
+    ``request_path="lean"`` (the default) sends the hot calls (PutObject,
+    GetObject, HeadObject) through a lean request path that signs with
+    botocore's own SigV4 signer and the client's own credentials, at about a
+    third of the SDK's client CPU per call (docs/s3-lean.md); multipart
+    uploads stay on aiobotocore. ``"sdk"`` sends everything through
+    aiobotocore. A client that goes through a proxy, or one passed in as
+    ``client``, always uses the SDK path.
+    """
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        region: str | None = None,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        client: S3Client | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        conflict_backoff: Backoff = DEFAULT_CONFLICT_BACKOFF,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        part_size: int = DEFAULT_PART_SIZE,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+        retry: Backoff = DEFAULT_RETRY,
+        request_path: Literal["lean", "sdk"] = "lean",
+    ) -> None:
+        if request_path not in ("lean", "sdk"):
+            raise ConfigError(f"request_path must be 'lean' or 'sdk', got {request_path!r}")
+        check_settings(
+            bucket=bucket,
+            prefix=prefix,
+            endpoint_url=endpoint_url,
+            max_concurrency=max_concurrency,
+            multipart_threshold=multipart_threshold,
+            part_size=part_size,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retry=retry,
+        )
+        self._sdk = import_sdk()
+        self._bucket = bucket
+        self._region = region
+        # Slashes at either end would give keys like "/x" or "a//x".
+        self._prefix = prefix.strip("/")
+        self._endpoint_url = endpoint_url
+        self._max_concurrency = max_concurrency
+        self._conflict_backoff = conflict_backoff
+        self._multipart_threshold = multipart_threshold
+        self._part_size = part_size
+        self._connect_timeout = float(connect_timeout)
+        self._read_timeout = float(read_timeout)
+        self._retry = retry
+        self._request_path = request_path
+        self._client: S3Client | None = client
+        # The lock serialises only the first use, when many tasks may race to
+        # build the one client; later calls never touch it.
+        self._client_lock = asyncio.Lock()
+        self._owned = contextlib.AsyncExitStack()
+
+    @property
+    def bucket(self) -> str:
+        """The bucket holding the artifacts."""
+        return self._bucket
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix, without slashes at either end ("" for none)."""
+        return self._prefix
+
+    def __repr__(self) -> str:
+        return (
+            f"S3Backend(bucket={self._bucket!r}, prefix={self._prefix!r}, "
+            f"endpoint_url={self._endpoint_url!r}, region={self._region!r}, "
+            f"request_path={self._request_path!r})"
+        )
+
+    def _key(self, opaque_id: str) -> str:
+        return f"{self._prefix}/{opaque_id}" if self._prefix else opaque_id
+
+    async def _get_client(self) -> S3Client:
+        client = self._client
+        if client is not None:
+            return client
+        async with self._client_lock:
+            if self._client is None:
+                with map_s3_errors(f"cannot create an S3 client for bucket {self._bucket!r}"):
+                    self._client = await self._create_client()
+            return self._client
+
+    async def _create_client(self) -> S3Client:
+        client = await open_client(
+            self._sdk,
+            self._owned,
+            region=self._region,
+            endpoint_url=self._endpoint_url,
+            config_kwargs=client_config_kwargs(
+                self._max_concurrency, self._connect_timeout, self._read_timeout
+            ),
+        )
+        if self._request_path == "sdk":
+            return client
+        from .lean.calls import LeanPathUnsupported, LeanRoutedClient, open_lean_calls
+
+        try:
+            lean = await open_lean_calls(
+                client,
+                max_concurrency=self._max_concurrency,
+                connect_timeout=self._connect_timeout,
+                read_timeout=self._read_timeout,
+                # One try: the backend's own loop (self._retry) retries
+                # transients on both paths, so attempts never multiply.
+                retry=Backoff(attempts=1),
+            )
+        except LeanPathUnsupported:
+            return client
+        self._owned.push_async_callback(lean.aclose)
+        # The lean calls take only the keywords this backend passes, which the
+        # Protocol's **kwargs cannot say; the contract suite runs on both paths.
+        routed: Any = LeanRoutedClient(client, lean)
+        typed: S3Client = routed
+        return typed
+
+    async def _retrying(self, operation: Callable[[], Awaitable[_T]]) -> _T:
+        """``operation`` retried on transient failures within ``retry``."""
+        return await retrying(operation, should_retry=is_transient, backoff=self._retry)
+
+    async def _store(self, opaque_id: str, data: memoryview) -> None:
+        key = self._key(opaque_id)
+        what = f"cannot store artifact {opaque_id} at s3://{self._bucket}/{key}"
+        body = object_body(data)
+        crc = crc32c_b64(body)
+        nonce = secrets.token_hex(16)
+        with map_s3_errors(what, STORE_CODES):
+            client = await self._get_client()
+
+            async def put() -> None:
+                # settle: once the body is on the wire the server may commit it
+                # even if we hang up, so a cancel waits for the answer. Without
+                # this, a store cancelled 20 ms in was seen absent by a load and
+                # then published moments later (seen once in a full CI run, on
+                # SeaweedFS). The wait is bounded by the read timeout.
+                await settle(
+                    client.put_object(
+                        Bucket=self._bucket,
+                        Key=key,
+                        Body=body,
+                        IfNoneMatch="*",
+                        Metadata={NONCE_KEY: nonce, METADATA_KEY: crc},
+                        ChecksumCRC32C=crc,
+                    )
+                )
+
+            try:
+                # Transients retried inside, a 409 (nothing written) outside.
+                await retrying(
+                    lambda: self._retrying(put),
+                    should_retry=is_conditional_conflict,
+                    backoff=self._conflict_backoff,
+                )
+            except Exception as exc:
+                # Every 412 is checked, not only after our own retries: the
+                # HTTP layer itself re-sends a PUT once when a connection drops
+                # (aiohttp on the sdk path, a stale keep-alive connection on the
+                # lean one), uncounted. An earlier send may have created the
+                # object and lost its reply.
+                if is_precondition_failed(exc) and await self._is_this_write(
+                    client, key, nonce, len(body), crc, what
+                ):
+                    return
+                raise
+
+    async def _is_this_write(
+        self, client: S3Client, key: str, nonce: str, size: int, crc: str, what: str
+    ) -> bool:
+        return await is_this_write(
+            client,
+            bucket=self._bucket,
+            key=key,
+            nonce=nonce,
+            size=size,
+            crc32c=crc,
+            what=what,
+            retry=self._retry,
+        )
+
+    async def _load(self, opaque_id: str) -> bytes:
+        key = self._key(opaque_id)
+        what = f"cannot load artifact {opaque_id} from s3://{self._bucket}/{key}"
+        with map_s3_errors(what, LOAD_CODES):
+            client = await self._get_client()
+
+            async def get() -> bytes:
+                response = await client.get_object(
+                    Bucket=self._bucket, Key=key, ChecksumMode="ENABLED"
+                )
+                # The context closes the body even if the read fails or is
+                # cancelled, so its connection goes back to the pool (or is
+                # dropped), never leaked.
+                async with response["Body"] as stream:
+                    payload: bytes = await stream.read()
+                # A mismatch raises IntegrityError and the bytes are dropped; it
+                # is retried, since a body damaged on the way reads back whole.
+                return verify_body(what, response, payload)
+
+            return await self._retrying(get)
+
+    async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
+        key = self._key(opaque_id)
+        what = f"cannot store artifact {opaque_id} at s3://{self._bucket}/{key}"
+        attempt = 0
+        while True:
+            attempt += 1
+            chunks = aiter(source)
+            try:
+                head, more = await read_head(chunks, self._multipart_threshold)
+                if not more:
+                    # The whole stream fits under the threshold: one PutObject.
+                    await self._store(opaque_id, memoryview(head))
+                    return
+                nonce = secrets.token_hex(16)
+                tally = Tally()
+                with map_s3_errors(what, STORE_CODES):
+                    client = await self._get_client()
+                    try:
+                        await upload_multipart(
+                            client,
+                            bucket=self._bucket,
+                            key=key,
+                            metadata={NONCE_KEY: nonce},
+                            head=head,
+                            rest=chunks,
+                            part_size=self._part_size,
+                            tally=tally,
+                            retry=self._retry,
+                        )
+                        return
+                    except CompleteConflict as conflict:
+                        if not source.replayable:
+                            raise ConflictRetriesExhausted(
+                                f"{what}: CompleteMultipartUpload answered 409"
+                                " ConditionalRequestConflict, and a one-shot chunk iterable"
+                                " cannot be sent again; nothing was written, store again"
+                            ) from conflict.cause
+                        if attempt >= self._conflict_backoff.attempts:
+                            raise conflict.cause from None
+                    except Exception as exc:
+                        if is_precondition_failed(exc) and await self._is_this_write(
+                            client, key, nonce, tally.size, tally.crc.b64(), what
+                        ):
+                            return
+                        raise
+            finally:
+                await chunks.aclose()
+            # A list or tuple of chunks: the whole upload starts over.
+            await asyncio.sleep(self._conflict_backoff.delay(attempt))
+
+    @contextlib.asynccontextmanager
+    async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        key = self._key(opaque_id)
+        what = f"cannot load artifact {opaque_id} from s3://{self._bucket}/{key}"
+        with map_s3_errors(what, LOAD_CODES):
+            client = await self._get_client()
+            # Only the request is retried: once bytes are handed out, a failure
+            # mid-body cannot be taken back and is raised.
+            response = await self._retrying(
+                lambda: client.get_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")
+            )
+        # Closed on exit, read to the end or not, so the connection is never leaked.
+        async with response["Body"] as stream:
+            yield verified_chunks(stream, what, StreamCheck(what, response))
+
+    async def _aclose(self) -> None:
+        await self._owned.aclose()

@@ -1,0 +1,1 @@
+"""The reference deposit server behind ``eden-blob serve``."""
