@@ -93,7 +93,7 @@ async def _run(args: argparse.Namespace, s3: Any, gcs: Any, file_root: Path) -> 
             # upload costs time in proportion to the objects already in its
             # bucket (measured: 424 obj/s into an empty bucket, 147 after
             # 2,000 objects, 31 after 12,000; a new bucket on the same server
-            # is back at ~500; tests/test_gcs_real.py pins it). Real GCS has no
+            # is back at ~500; tests/gcs/test_emulator_gaps.py pins it). Real GCS has no
             # such cost. So every client of a GCS store cell gets an empty
             # bucket of its own for every round: each round measures every
             # client against the same, unfilled emulator.

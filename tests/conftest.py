@@ -9,8 +9,21 @@ import pytest
 
 from eden_storage_async import ArtifactBackend
 
-from .support.backends import BACKENDS
-from .support.servers import RealServer, fake_gcs_server, moto_server, seaweedfs_server
+# pytest rewrites asserts only in test and conftest modules. The shared helpers
+# (tests/support/, each folder's helpers.py) assert too, and a failure there
+# should show the same detail, so mark every other module under tests/ before
+# any of them is imported.
+_TESTS = Path(__file__).parent
+pytest.register_assert_rewrite(
+    *sorted(
+        ".".join(["tests", *path.relative_to(_TESTS).with_suffix("").parts])
+        for path in _TESTS.rglob("*.py")
+        if not path.name.startswith("test_") and path.name not in ("conftest.py", "__init__.py")
+    )
+)
+
+from .support.backends import BACKENDS  # noqa: E402
+from .support.servers import RealServer, fake_gcs_server, moto_server, seaweedfs_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")

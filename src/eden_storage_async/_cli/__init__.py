@@ -1,1 +1,2 @@
-"""The ``eden-blob`` command."""
+"""The ``eden-blob`` command: ``main.py`` parses and dispatches put, get and
+serve; ``local_files.py`` reads and writes the user's own files."""

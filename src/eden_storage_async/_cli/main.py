@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -28,11 +25,18 @@ from .._config.flags import (
 from .._core.errors import ConfigError, InvalidOpaqueId, NotFound, StorageError
 from .._core.ids import mint_opaque_id, validate_opaque_id
 from .._server.app import DEFAULT_MAX_ARTIFACT_BYTES, check_listen_policy, require_aiohttp, serve
+from .local_files import (
+    TOKEN_ENV,
+    LocalFileError,
+    read_input,
+    read_token,
+    write_all,
+    write_atomically,
+)
 
 __all__ = ["main"]
 
 _PROG = "eden-blob"
-_TOKEN_ENV = "EDEN_BLOB_TOKEN"
 _EXIT_FAILURE = 1
 _EXIT_USAGE = 2
 
@@ -41,10 +45,6 @@ _T = TypeVar("_T")
 
 class _UsageError(Exception):
     """A command-line mistake, already phrased for stderr."""
-
-
-class _LocalFileError(Exception):
-    """A file of the user's (input, output, token) could not be read or written."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{command}: {exc}", _EXIT_FAILURE)
     except StorageError as exc:
         return _fail(f"{command}: {type(exc).__name__}: {exc}", _EXIT_FAILURE)
-    except _LocalFileError as exc:
+    except LocalFileError as exc:
         return _fail(f"{command}: {exc}", _EXIT_FAILURE)
     except OSError as exc:  # e.g. the port is taken
         return _fail(f"{command}: {exc.strerror or exc}", _EXIT_FAILURE)
@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument(
         "--token-file",
         metavar="FILE",
-        help=f"file holding the bearer token [env: {_TOKEN_ENV} holds the token itself]",
+        help=f"file holding the bearer token [env: {TOKEN_ENV} holds the token itself]",
     )
     srv.add_argument(
         "--max-artifact-bytes",
@@ -141,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
 def _put(args: argparse.Namespace) -> int:
     """Store FILE (or stdin) under a freshly minted opaque_id and print the id."""
     _require_durable(args)
-    data = _read_input(args.file)
+    data = read_input(args.file)
     # Flushed here so that a closed stdout fails inside main(), as one line.
     print(_run(_store(args, data)), flush=True)
     return 0
@@ -155,11 +155,11 @@ def _get(args: argparse.Namespace) -> int:
     if args.output is None or args.output == "-":
         sys.stdout.flush()
         try:
-            _write_all(sys.stdout.fileno(), data)
+            write_all(sys.stdout.fileno(), data)
         except OSError as exc:
-            raise _LocalFileError(f"cannot write to stdout: {exc.strerror or exc}") from None
+            raise LocalFileError(f"cannot write to stdout: {exc.strerror or exc}") from None
     else:
-        _write_atomically(Path(args.output), data)
+        write_atomically(Path(args.output), data)
     return 0
 
 
@@ -169,7 +169,7 @@ def _serve(args: argparse.Namespace) -> int:
     Prints "EDEN_BLOB_LISTENING http://HOST:PORT" on stdout once ready. A bearer
     token (--token-file, or EDEN_BLOB_TOKEN) is required beyond loopback.
     """
-    token = _read_token(args.token_file)
+    token = read_token(args.token_file)
     check_listen_policy(args.host, token)
     require_aiohttp()
     _run(_serve_until_signalled(args, token))
@@ -219,66 +219,6 @@ def _require_durable(args: argparse.Namespace) -> None:
             "needs a durable backend: pass --artifact-blob-dir DIR, "
             "or --blob-backend s3|gcs with its bucket"
         )
-
-
-def _read_input(name: str) -> bytes:
-    if name == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(name).read_bytes()
-    except OSError as exc:
-        raise _LocalFileError(f"cannot read {name!r}: {exc.strerror or exc}") from None
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    # A temp file in the same directory, then rename: a reader of FILE sees the
-    # old content or the whole new one, never a partial artifact.
-    try:
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
-        )
-    except OSError as exc:
-        raise _LocalFileError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
-    try:
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-            # mkstemp makes the file 0600; give it what a plain open() would.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
-        finally:
-            os.close(fd)
-        os.replace(tmp_name, target)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        if isinstance(exc, OSError):
-            raise _LocalFileError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
-        raise
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    # Not a buffered file object: CPython's BufferedWriter.write can return a
-    # short count without raising (a reader that went away, a full disk), and
-    # the command would then exit 0 with a truncated artifact.
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_token(token_file: str | None) -> str | None:
-    # Never from argv: a command line is visible to every user via ps.
-    if token_file is not None:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConfigError(f"cannot read --token-file {token_file!r}: {reason}") from None
-        if not token:
-            raise ConfigError(f"--token-file {token_file!r} is empty")
-        return token
-    return os.environ.get(_TOKEN_ENV, "").strip() or None
 
 
 def _run(coro: Coroutine[Any, Any, _T]) -> _T:

@@ -1,6 +1,6 @@
 """The ``--blob-backend`` flags, so every argparse program configures storage the same way.
 
-The flags come from the tables in ``_factory``; nothing here restates a rule.
+The flags come from the tables in ``_config.factory``; nothing here restates a rule.
 Each flag falls back to an environment variable derived from its name
 (``--blob-s3-bucket`` -> ``EDEN_BLOB_S3_BUCKET``), and a flag on the command
 line always wins. None of them carries a credential: S3 and GCS use their

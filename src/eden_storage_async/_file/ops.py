@@ -1,6 +1,6 @@
 """The blocking half of ``FileArtifactBackend``: every syscall, run in worker threads.
 
-Nothing here runs on the event loop; ``_file.py`` sends each function to a
+Nothing here runs on the event loop; ``_file/backend.py`` sends each function to a
 thread whole. Every path is relative to the root's directory descriptor.
 
 Integrity: the object file holds the raw bytes (users and tools read them

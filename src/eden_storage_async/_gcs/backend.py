@@ -9,7 +9,7 @@ from another writer's object (``AlreadyExists``).
 
 Integrity: every upload carries its CRC32C for GCS to verify, and every load
 checks the bytes against the CRC32C GCS returns (and our own copy in the
-object's metadata) before handing them back (``_gcs_outcomes``).
+object's metadata) before handing them back (``_gcs.outcomes``).
 
 The SDK and aiohttp are imported on construction, not with this module, so the
 base package imports without the ``gcs`` extra: the modules that need them are

@@ -2,7 +2,7 @@
 
 The hot calls, the multipart upload and the media download, are sent
 directly, not through the SDK (a one-piece multipart upload on the lean HTTP
-client of ``_gcs_lean`` when the session is ours, the rest on the aiohttp
+client of ``_gcs.lean`` when the session is ours, the rest on the aiohttp
 session): they need the download's ``X-Goog-Hash``
 header, which gcloud-aio-storage does not hand back, and the SDK's per-call
 work (a copy of the body into a BytesIO, then another into the multipart
@@ -10,7 +10,7 @@ body, header dicts rebuilt each time) cost about a quarter of our client CPU
 per small store: 0.65 against 0.50 ms per 4 KiB store, against a server that
 answers at once (docs/gcs.md, "Throughput"). gcloud-aio-storage still reads object
 and bucket metadata, and gcloud-aio-auth supplies the token. Resumable uploads
-live in ``_gcs_resumable``.
+live in ``_gcs.resumable``.
 
 Every SDK object is typed ``Any`` here and nowhere else.
 """

@@ -12,7 +12,7 @@ chained as it is: ``scrubbed`` makes a copy without credentials, and that copy
 is the ``__cause__``. Callers raise outside their ``except`` block so the
 original does not ride along as ``__context__`` either.
 
-This module imports aiohttp, so only ``_gcs_client`` and the backend's lazy
+This module imports aiohttp, so only ``_gcs.client`` and the backend's lazy
 loader import it; the base package never does.
 """
 

@@ -1,4 +1,4 @@
-"""A small GCS store's multipart upload on the lean HTTP client (``_http.py``),
+"""A small GCS store's multipart upload on the lean HTTP client (``_http/client.py``),
 not aiohttp.
 
 Why: aiohttp's per-request machinery was most of our client CPU per small
@@ -13,7 +13,7 @@ Only the hot call moves: a multipart upload whose body is one ``bytes`` (up to
 uploads, downloads, metadata, tokens) stays on aiohttp and gcloud-aio. The
 rest of the GCS code maps aiohttp's errors, so failures are raised as those: a
 non-2xx answer as ``aiohttp.ClientResponseError`` with the body in its message,
-exactly as ``_gcs_wire.raise_for_status`` builds it (without the Authorization
+exactly as ``_gcs.wire.raise_for_status`` builds it (without the Authorization
 header in its request info), and transport failures as aiohttp's connection,
 payload and timeout errors.
 """
@@ -105,7 +105,7 @@ class LeanUpload:
 
 
 def as_aiohttp(exc: TransportError | ConnectionError) -> Exception:
-    """aiohttp's own exception for a transport failure, so ``_gcs_errors`` maps it.
+    """aiohttp's own exception for a transport failure, so ``_gcs.errors`` maps it.
 
     A bare ``ConnectionError`` (a reset the socket layer raised as it is) is a
     connection failure like the rest, as it is on the lean S3 path.

@@ -9,7 +9,7 @@
   and the bytes are never handed back)?
 
 Errors are raised outside any ``except`` block and chained to a
-credential-free copy of the SDK error (see ``_gcs_errors``).
+credential-free copy of the SDK error (see ``_gcs.errors``).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class Resumable:
     # Whether a failed piece may be resumed through a status query. Off for
     # an emulator: fake-gcs-server v1.54.0 *completes* the upload with the
     # bytes held so far when asked for its status, which would publish a
-    # partial object (pinned in tests/test_gcs_wire.py).
+    # partial object (pinned in tests/gcs/test_emulator_gaps.py).
     resume: bool = True
 
     async def upload(self, name: str, data: memoryview, nonce: str, crc: str) -> None:

@@ -1,7 +1,7 @@
 """The bytes ``GcsBackend`` puts on the wire and reads off it: bodies, headers, statuses.
 
-Shared by the single-request calls (``_gcs_client``) and the resumable upload
-(``_gcs_resumable``). Imports aiohttp, so only those modules import it.
+Shared by the single-request calls (``_gcs.client``) and the resumable upload
+(``_gcs.resumable``). Imports aiohttp, so only those modules import it.
 """
 
 from __future__ import annotations

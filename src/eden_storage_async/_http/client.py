@@ -1,6 +1,6 @@
 """A minimal HTTP/1.1 client for the hot calls: keep-alive pools on
-``asyncio.Protocol``, exactly what the lean S3 path (``_s3_lean.py``) and the
-small GCS upload (``_gcs_lean.py``) send, and nothing more.
+``asyncio.Protocol``, exactly what the lean S3 path (``_s3/lean/calls.py``) and the
+small GCS upload (``_gcs/lean.py``) send, and nothing more.
 
 Why hand-written: measured against SeaweedFS (4 KiB PUTs, concurrency 64,
 uvloop), aiohttp costs 0.40-0.46 ms of client CPU per request and a bare
@@ -11,8 +11,8 @@ backend's own session never reads proxy settings), HTTP/2,
 ``Expect: 100-continue``, redirects, content codings.
 
 Failures are this module's own ``TransportError`` subclasses, SDK-free;
-``_s3_lean_wire.transport_error`` turns them into botocore's and
-``_gcs_lean`` into aiohttp's. No error text carries a header (the
+``_s3.lean.wire.transport_error`` turns them into botocore's and
+``_gcs.lean`` into aiohttp's. No error text carries a header (the
 ``Authorization`` one stays out of every message).
 """
 

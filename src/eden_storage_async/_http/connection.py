@@ -1,4 +1,4 @@
-"""One HTTP/1.1 connection for ``_http.py``: an ``asyncio.Protocol`` with a
+"""One HTTP/1.1 connection for ``_http/client.py``: an ``asyncio.Protocol`` with a
 receive buffer, read and write flow control, and timed waits.
 
 Every wait for the server is bounded: ``wait_data`` and ``drain`` by the read

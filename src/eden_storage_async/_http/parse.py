@@ -1,4 +1,4 @@
-"""HTTP/1.1 response parsing for ``_http.py``: the head, and the body's framing.
+"""HTTP/1.1 response parsing for ``_http/client.py``: the head, and the body's framing.
 
 Both work on the bytes as they arrive, in whatever pieces the socket gives
 them: ``parse_head`` looks at a buffer that may hold only part of a head and

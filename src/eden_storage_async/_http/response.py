@@ -1,6 +1,6 @@
-"""One HTTP/1.1 answer for ``_http.py``: its status, headers and body.
+"""One HTTP/1.1 answer for ``_http/client.py``: its status, headers and body.
 
-The body is decoded as it arrives (``_http_parse.BodyDecoder``) straight
+The body is decoded as it arrives (``_http.parse.BodyDecoder``) straight
 from the connection's receive buffer, so reading it also drives the
 connection's read flow control.
 """

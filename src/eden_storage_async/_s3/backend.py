@@ -3,7 +3,7 @@
 Create-only is enforced by the service: every ``PutObject`` carries
 ``If-None-Match: *``, so a taken key answers 412 and nothing is overwritten.
 Every store carries the body's CRC32C and every load checks it
-(``_s3_checksum.py``). Transient failures are retried by our own loop
+(``_s3/checksum.py``). Transient failures are retried by our own loop
 (``retry``), not botocore's, within connect and read timeouts; see
 ``client_config_kwargs`` for why. aiobotocore is imported here, when a backend
 is built, and nowhere else; the base package works without the ``s3`` extra.

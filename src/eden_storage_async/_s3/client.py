@@ -1,7 +1,7 @@
 """The aiobotocore side of ``S3Backend``: importing the SDK, the client settings
 (each chosen from a measurement) and the calls the backend makes.
 
-Imported only by ``_s3.py``; nothing here imports aiobotocore at module level.
+Imported only by ``_s3/backend.py``; nothing here imports aiobotocore at module level.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def client_config_kwargs(
         # botocore >= 1.36 otherwise CRC32s every PUT body (~0.5 ms per MiB) and
         # checks GET bodies on the loop thread; S3 requires neither here. Our
         # CRC32C goes in explicitly (``ChecksumCRC32C``), which botocore leaves
-        # alone, and a load checks it itself (see _s3_checksum.py).
+        # alone, and a load checks it itself (see _s3/checksum.py).
         "request_checksum_calculation": "when_required",
         "response_checksum_validation": "when_required",
         # Over TLS botocore would SHA-256 every body on the loop (~0.9 ms per MiB)

@@ -1,6 +1,6 @@
 """The lean S3 request path: PutObject, GetObject and HeadObject of one object,
 signed by botocore's own SigV4 signer and sent on a small HTTP/1.1 client
-(``_http.py``).
+(``_http/client.py``).
 
 Why: a 4 KiB PutObject through aiobotocore costs 2.5 to 3.6 ms of client CPU,
 spread over botocore's per-call machinery (event hooks, parameter handling,
@@ -11,7 +11,7 @@ response shapes and the same exceptions, so ``S3Backend``'s contract code runs
 unchanged on either path.
 
 What it reuses rather than rewrites: ``botocore.auth.S3SigV4Auth`` signs every
-request (no crypto here; ``_s3_lean_sign.py`` only hands it a lighter header
+request (no crypto here; ``_s3/lean/sign.py`` only hands it a lighter header
 map); the credentials are the client's own, frozen per
 request through aiobotocore's refresh logic; the URL and signing scope of each
 bucket come from botocore's endpoint ruleset, once per bucket. Everything the

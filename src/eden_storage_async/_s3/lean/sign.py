@@ -21,7 +21,7 @@ same ``SIGNED_HEADERS_BLACKLIST`` skipped, ``host`` from the URL when absent),
 the same values in the same order, built once per request into a dict with the
 one method the signer calls on it. The canonical request, the string to sign,
 the key derivation and the HMACs are botocore's, unmodified; a hypothesis test
-(``tests/test_s3_lean_sign.py``) checks the ``Authorization`` header is
+(``tests/s3/test_lean_sign.py``) checks the ``Authorization`` header is
 byte-for-byte the stock signer's. Imported only when a lean path is opened,
 never by the base package.
 """

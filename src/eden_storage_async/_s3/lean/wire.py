@@ -1,10 +1,10 @@
 """The lean S3 path's wire shapes: responses as botocore builds them, errors as
 botocore raises them, the request object botocore's signer reads.
 
-``_s3_lean.py`` sends the requests on ``_http``; this module turns its
+``_s3/lean/calls.py`` sends the requests on ``_http``; this module turns its
 answers and failures into exactly what an aiobotocore client would have
-returned or raised, so ``_s3_errors.map_s3_errors`` and ``S3Backend`` cannot
-tell the two paths apart. botocore is imported lazily by ``_s3_lean.py`` before
+returned or raised, so ``_s3.errors.map_s3_errors`` and ``S3Backend`` cannot
+tell the two paths apart. botocore is imported lazily by ``_s3/lean/calls.py`` before
 any of these functions runs; nothing here imports an SDK at module import.
 """
 
