@@ -141,6 +141,7 @@ async def _round_raw(endpoint: str, bucket: str, items: Items) -> None:
 
 async def _round_gcs_python(endpoint: str, bucket: str, items: Items) -> None:
     client = _gcs_python(endpoint, bucket, "p", _CONCURRENCY)
+    assert client.store is not None  # None only for a read-only client
     try:
         await client.store([("warm-up", b"warm-up")], 1)
         await client.store(items, _CONCURRENCY)

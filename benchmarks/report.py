@@ -19,8 +19,10 @@ def _table(results: list[dict[str, Any]]) -> str:
         for name, c in result["clients"].items():
             ratio = result["ratios"].get(name)
             shown = f"**{ratio:.2f}x**" if ratio is not None else "—"
+            # A stat moves no payload: no MB/s to show.
+            mb_per_s = "—" if c["mb_per_s"] is None else f"{c['mb_per_s']:,.1f}"
             lines.append(
-                f"| {label} | {name} | {c['obj_per_s']:,.0f} | {c['mb_per_s']:,.1f} | "
+                f"| {label} | {name} | {c['obj_per_s']:,.0f} | {mb_per_s} | "
                 f"{c['cpu_ms_per_obj']:.2f} | {c['p50_ms']:.1f} | {c['p99_ms']:.1f} | {shown} |"
             )
     return "\n".join(lines)

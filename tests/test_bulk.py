@@ -15,6 +15,7 @@ from eden_storage_async import (
     mint_opaque_id,
     store_many,
 )
+from eden_storage_async._core.attributes import Attributes
 from eden_storage_async._core.ids import Payload
 
 
@@ -48,14 +49,14 @@ class _Gauge(InMemoryArtifactBackend):
         self.in_flight = 0
         self.peak = 0
 
-    async def _store(self, opaque_id: str, data: memoryview) -> None:
+    async def _store(self, opaque_id: str, data: memoryview, attributes: Attributes) -> None:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
             await asyncio.sleep(0.001)
         finally:
             self.in_flight -= 1
-        await super()._store(opaque_id, data)
+        await super()._store(opaque_id, data, attributes)
 
 
 async def test_concurrency_is_bounded_and_items_are_pulled_lazily() -> None:

@@ -31,11 +31,12 @@ ALLOWED_ROOMS: Mapping[str, frozenset[str]] = {
     "_s3": frozenset({"_core", "_http"}),
     "_gcs": frozenset({"_core", "_http"}),
     "_bulk": frozenset({"_core"}),
+    "_sync": frozenset({"_core"}),
     "_config": frozenset({"_core", "_memory", "_file", "_s3", "_gcs"}),
     "_server": frozenset({"_core", "_config"}),
     "_cli": frozenset({"_core", "_config", "_server", "_bulk"}),
     "__init__": frozenset(
-        {"_core", "_memory", "_file", "_s3", "_gcs", "_bulk", "_config", "_server"}
+        {"_core", "_memory", "_file", "_s3", "_gcs", "_bulk", "_sync", "_config", "_server"}
     ),
 }
 

@@ -1,13 +1,15 @@
 """Create-only, atomic asyncio storage for immutable artifacts.
 
-One Protocol, ``ArtifactBackend`` (``store`` / ``load`` / ``aclose``), and
-backends for memory, the local filesystem, S3 and GCS. Everything public is
+One Protocol, ``ArtifactBackend`` (``store`` / ``load`` / ``stat`` /
+``load_range``, streaming, ``aclose``), backends for memory, the local
+filesystem, S3 and GCS, and ``SyncArtifactBackend`` for synchronous code. Everything public is
 re-exported here; the modules behind it are private.
 """
 
 from ._bulk import StoreOutcome, store_many
 from ._config.factory import build_artifact_backend
 from ._config.flags import add_blob_arguments, backend_from_args
+from ._core.attributes import ArtifactInfo
 from ._core.base import BackendBase
 from ._core.errors import (
     AccessDenied,
@@ -34,6 +36,7 @@ from ._gcs.backend import GcsBackend
 from ._memory import InMemoryArtifactBackend
 from ._s3.backend import S3Backend
 from ._server.app import create_app
+from ._sync import SyncArtifactBackend
 
 __version__ = "0.1.0"
 
@@ -41,6 +44,7 @@ __all__ = [
     "AccessDenied",
     "AlreadyExists",
     "ArtifactBackend",
+    "ArtifactInfo",
     "BackendBase",
     "BackendClosed",
     "BackendError",
@@ -61,6 +65,7 @@ __all__ = [
     "ServiceUnavailable",
     "StorageError",
     "StoreOutcome",
+    "SyncArtifactBackend",
     "UnsafeFileType",
     "__version__",
     "add_blob_arguments",

@@ -21,3 +21,13 @@ async def async_pieces(pieces: list[bytes]) -> AsyncIterator[bytes]:
     for piece in pieces:
         await asyncio.sleep(0)
         yield piece
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> bool:
+    """Cancel a store under way and wait for it; True if it completed all the same."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        return False
+    return True

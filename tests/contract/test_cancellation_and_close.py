@@ -14,7 +14,7 @@ import pytest
 
 from eden_storage_async import ArtifactBackend, BackendClosed, NotFound, mint_opaque_id
 
-from .helpers import BIG, in_pieces
+from .helpers import BIG, cancel_and_wait, in_pieces
 
 pytestmark = pytest.mark.asyncio
 
@@ -29,12 +29,7 @@ async def _cancel_then_check_nothing_or_everything(
     backend: ArtifactBackend, task: asyncio.Task[None], opaque_id: str, payload: bytes
 ) -> None:
     """Cancel a store under way; then the id holds all of ``payload`` or nothing."""
-    task.cancel()
-    try:
-        await task
-        completed = True
-    except asyncio.CancelledError:
-        completed = False
+    completed = await cancel_and_wait(task)
     try:
         loaded = await backend.load(opaque_id)
     except NotFound:

@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from eden_storage_async import BackendBase, mint_opaque_id
+from eden_storage_async import ArtifactInfo, BackendBase, mint_opaque_id
+from eden_storage_async._core.attributes import DEFAULT_CONTENT_TYPE, Attributes
 from eden_storage_async._core.retry import Backoff, retrying
 from eden_storage_async._core.settle import run_to_completion, settle
 
@@ -16,12 +17,16 @@ class _SpyBackend(BackendBase):
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    async def _store(self, opaque_id: str, data: memoryview) -> None:
+    async def _store(self, opaque_id: str, data: memoryview, attributes: Attributes) -> None:
         self.calls.append("store")
 
     async def _load(self, opaque_id: str) -> bytes:
         self.calls.append("load")
         return b""
+
+    async def _stat(self, opaque_id: str) -> ArtifactInfo:
+        self.calls.append("stat")
+        return ArtifactInfo(0, None, DEFAULT_CONTENT_TYPE, {})
 
 
 @pytest.mark.parametrize("bad_id", ["", "A" * 32, "../" + "a" * 29, "a" * 33])

@@ -16,16 +16,7 @@ from eden_storage_async import AccessDenied, FileArtifactBackend, IntegrityError
 from eden_storage_async._core.checksum import Crc32c, crc32c_b64
 from eden_storage_async._file.ops import CHECKSUM_XATTR, FileOps
 
-from .helpers import temp_files
-
-
-def _flip_byte(path: Path, offset: int) -> None:
-    # r+b rewrites in place: the inode, and so its checksum attribute, stays.
-    with open(path, "r+b") as handle:
-        handle.seek(offset)
-        byte = handle.read(1)
-        handle.seek(offset)
-        handle.write(bytes([byte[0] ^ 0x01]))
+from .helpers import flip_byte, temp_files
 
 
 async def test_the_checksum_attribute_is_there_right_after_store(tmp_path: Path) -> None:
@@ -45,7 +36,7 @@ async def test_a_flipped_byte_fails_load(tmp_path: Path) -> None:
     async with FileArtifactBackend(tmp_path) as backend:
         opaque_id = mint_opaque_id()
         await backend.store(opaque_id, os.urandom(4096))
-        _flip_byte(tmp_path / opaque_id, 1234)
+        flip_byte(tmp_path / opaque_id, 1234)
         with pytest.raises(IntegrityError, match=f"{opaque_id}: CRC32C mismatch"):
             await backend.load(opaque_id)
 
@@ -57,7 +48,7 @@ async def test_a_flipped_byte_fails_load_stream_at_its_end(tmp_path: Path) -> No
         await backend.store(opaque_id, data)
         async with backend.load_stream(opaque_id) as chunks:  # an intact one passes
             assert b"".join([c async for c in chunks]) == data
-        _flip_byte(tmp_path / opaque_id, len(data) - 5)
+        flip_byte(tmp_path / opaque_id, len(data) - 5)
         received = bytearray()
 
         async def drain() -> None:
@@ -95,7 +86,7 @@ async def test_a_filesystem_without_user_xattrs_stores_unverified_with_one_warni
             ids = [mint_opaque_id() for _ in range(8)]
             await asyncio.gather(*(backend.store(i, i.encode()) for i in ids))
             await backend.store_stream(ids[0][::-1], [b"a", b"b"])
-            _flip_byte(tmp_path / ids[0], 0)
+            flip_byte(tmp_path / ids[0], 0)
             # Unverified: the damaged bytes come back, as documented.
             assert await backend.load(ids[0]) != ids[0].encode()
             assert await backend.load(ids[1]) == ids[1].encode()
@@ -158,7 +149,7 @@ async def test_a_root_that_refuses_writes_still_serves_loads(
     async with FileArtifactBackend(tmp_path) as reader:
         assert reader.verifies_checksums
         assert await reader.load(opaque_id) == b"served"
-        _flip_byte(tmp_path / opaque_id, 0)
+        flip_byte(tmp_path / opaque_id, 0)
         with pytest.raises(IntegrityError):
             await reader.load(opaque_id)
         with pytest.raises(AccessDenied):

@@ -18,7 +18,8 @@ import pytest
 
 from eden_storage_async import AccessDenied, GcsBackend, ServiceUnavailable, mint_opaque_id
 
-from ..support.gcs_scripted import ScriptedGcs, write_service_account_key
+from ..support.gcs import write_service_account_key
+from ..support.gcs_scripted import ScriptedGcs
 from .helpers import FAST, SMALL_THRESHOLD
 
 

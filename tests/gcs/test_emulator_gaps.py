@@ -13,6 +13,7 @@ import os
 import statistics
 import time
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -93,12 +94,14 @@ async def test_emulator_gap_media_upload_ignores_the_precondition_in_v1_54(
 # only reports the bytes held. These pin what v1.54.0 does instead.
 
 
-def _multipart(resource: dict[str, Any], data: bytes) -> tuple[bytes, str]:
+def _multipart(
+    resource: dict[str, Any], data: bytes, media_type: str = "application/octet-stream"
+) -> tuple[bytes, str]:
     boundary = "eden-gap"
     body = (
         (
             f"--{boundary}\r\nContent-Type: application/json\r\n\r\n{json.dumps(resource)}\r\n"
-            f"--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n"
+            f"--{boundary}\r\nContent-Type: {media_type}\r\n\r\n"
         ).encode()
         + data
         + f"\r\n--{boundary}--\r\n".encode()
@@ -188,6 +191,98 @@ async def test_emulator_gap_a_finished_session_answers_404_in_v1_54(
         query = {"Content-Range": f"bytes */{len(data)}", "Content-Length": "0"}
         async with session.put(uri, headers=query) as resp:
             assert resp.status == 404  # real GCS: 200
+
+
+# --- What fake-gcs-server v1.54.0 does with content types and ranges ---------
+# The backend names one content type everywhere (resource, media part, every
+# PUT), so both of the first two gaps store what the caller gave; the range
+# gaps are absorbed by GcsBackend's checks (_gcs/reads.py).
+
+
+async def _stored_type(session: aiohttp.ClientSession, server: RealServer, name: str) -> str:
+    url = f"{server.endpoint_url}/storage/v1/b/{server.bucket}/o/{quote(name, safe='')}"
+    async with session.get(url) as resp:
+        content_type: str = (await resp.json())["contentType"]
+    return content_type
+
+
+async def test_emulator_gap_the_media_parts_content_type_wins_in_multipart_v1_54(
+    fake_gcs: RealServer,
+) -> None:
+    # The object resource is the object's metadata, contentType included;
+    # v1.54.0 stores the media part's Content-Type over it. (Which one real GCS
+    # keeps when the two differ is not verified here: the backend never lets
+    # them differ.)
+    assert emulator_version().startswith("v1.54.0"), "emulator changed: recheck this gap"
+    name = f"gap/{mint_opaque_id()}"
+    body, content_type = _multipart({"name": name, "contentType": "text/csv"}, b"a,b", "image/png")
+    url = f"{fake_gcs.endpoint_url}/upload/storage/v1/b/{fake_gcs.bucket}/o"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            url,
+            params={"uploadType": "multipart", "ifGenerationMatch": "0"},
+            data=body,
+            headers={"Content-Type": content_type},
+        ) as resp:
+            assert resp.status == 200
+        assert (
+            await _stored_type(session, fake_gcs, name) == "image/png"
+        )  # the resource said text/csv
+
+
+async def test_emulator_gap_the_final_puts_content_type_wins_in_resumable_v1_54(
+    fake_gcs: RealServer,
+) -> None:
+    # The initiation's resource names the type; v1.54.0 stores the final PUT's
+    # Content-Type over it (and the resource's only when the PUT has none).
+    # Real GCS is not verified here either: the backend sends the same type.
+    assert emulator_version().startswith("v1.54.0"), "emulator changed: recheck this gap"
+    name = f"gap/{mint_opaque_id()}"
+    async with aiohttp.ClientSession() as session:
+        uri = await _initiate(session, fake_gcs, {"name": name, "contentType": "text/csv"})
+        headers = {"Content-Type": "application/octet-stream"}
+        async with session.put(uri, data=b"a,b", headers=headers) as resp:
+            assert resp.status == 200
+        stored = await _stored_type(session, fake_gcs, name)
+    assert stored == "application/octet-stream"  # the resource said text/csv
+
+
+async def _ranged(
+    server: RealServer, name: str, data: bytes, range_: str
+) -> aiohttp.ClientResponse:
+    async with aiohttp.ClientSession() as session:
+        body, content_type = _multipart({"name": name}, data)
+        url = f"{server.endpoint_url}/upload/storage/v1/b/{server.bucket}/o"
+        params = {"uploadType": "multipart", "ifGenerationMatch": "0"}
+        headers = {"Content-Type": content_type}
+        async with session.post(url, params=params, data=body, headers=headers) as resp:
+            assert resp.status == 200
+        media = f"{server.endpoint_url}/storage/v1/b/{server.bucket}/o/{quote(name, safe='')}"
+        async with session.get(media, params={"alt": "media"}, headers={"Range": range_}) as resp:
+            await resp.read()
+            return resp
+
+
+async def test_emulator_gap_a_suffix_of_an_empty_object_is_a_malformed_206_in_v1_54(
+    fake_gcs: RealServer,
+) -> None:
+    # RFC 9110: a range of an empty representation is unsatisfiable (416).
+    # v1.54.0 answers 206 with "bytes 0--1/0", which no range can be; GcsBackend
+    # reads a 206 that declares a total of 0 as the whole, empty object and
+    # checks its CRC32C (test_real_ranges.py's empty-object case).
+    assert emulator_version().startswith("v1.54.0"), "emulator changed: recheck this gap"
+    resp = await _ranged(fake_gcs, f"gap/{mint_opaque_id()}", b"", "bytes=-3")
+    assert (resp.status, resp.headers["Content-Range"]) == (206, "bytes 0--1/0")
+
+
+async def test_emulator_gap_a_416_states_no_size_in_v1_54(fake_gcs: RealServer) -> None:
+    # RFC 9110: a 416 to a byte range SHOULD carry "Content-Range: bytes */N".
+    # v1.54.0 sends none, so GcsBackend's check that such a range is really
+    # empty (test_ranges.py, "wrong-416") cannot run against it.
+    assert emulator_version().startswith("v1.54.0"), "emulator changed: recheck this gap"
+    resp = await _ranged(fake_gcs, f"gap/{mint_opaque_id()}", b"0123456789", "bytes=10-")
+    assert resp.status == 416
+    assert "Content-Range" not in resp.headers
 
 
 # --- What fake-gcs-server v1.54.0 costs as a bucket fills -------------------

@@ -1,6 +1,7 @@
 """Shared by the S3 test modules: the MiB size unit, and for the ``test_unit_*``
-modules scripted stand-ins for the aiobotocore client, for the error paths a real
-server cannot produce.
+modules scripted stand-ins for the aiobotocore client (``FakeS3Client``, and
+``MultipartFake`` for streaming stores), for the error paths a real server cannot
+produce.
 
 The fakes raise real ``botocore.exceptions.ClientError``s built from the same
 error-response dicts botocore's parser makes (``Error`` plus ``ResponseMetadata``
@@ -74,11 +75,13 @@ class FakeS3Client:
         put: list[Reply] | None = None,
         get: list[Reply] | None = None,
         head: list[Reply] | None = None,
+        head_bucket: list[Reply] | None = None,
     ) -> None:
         self.scripts: dict[str, list[Reply]] = {
             "put_object": list(put or []),
             "get_object": list(get or []),
             "head_object": list(head or []),
+            "head_bucket": list(head_bucket or []),
         }
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.closed = False
@@ -105,11 +108,47 @@ class FakeS3Client:
     async def head_object(self, **kwargs: Any) -> Mapping[str, Any]:
         return await self._answer("head_object", kwargs)
 
+    async def head_bucket(self, **kwargs: Any) -> Mapping[str, Any]:
+        return await self._answer("head_bucket", kwargs)
+
     async def close(self) -> None:
         self.closed = True
 
     async def __aexit__(self, *exc_info: object) -> None:
         self.closed = True
+
+
+def head_of(client: FakeS3Client, *, nonce: str | None = None, size: int = 4) -> Reply:
+    """A HeadObject answer: ``nonce`` (default: the one our PutObject sent) and ``size``."""
+
+    def answer(fake: FakeS3Client) -> Mapping[str, Any]:
+        sent = fake.calls_to("put_object")[0]["Metadata"]["eden-write-nonce"]
+        return {"Metadata": {"eden-write-nonce": nonce or sent}, "ContentLength": size}
+
+    return answer
+
+
+class MultipartFake(FakeS3Client):
+    """Multipart calls always succeed, except ``complete_multipart_upload``, which is scripted."""
+
+    def __init__(self, *, complete: list[Reply]) -> None:
+        super().__init__()
+        self.scripts["complete_multipart_upload"] = list(complete)
+
+    async def create_multipart_upload(self, **kwargs: Any) -> Mapping[str, Any]:
+        self.calls.append(("create_multipart_upload", kwargs))
+        return {"UploadId": f"upload-{len(self.calls_to('create_multipart_upload'))}"}
+
+    async def upload_part(self, **kwargs: Any) -> Mapping[str, Any]:
+        self.calls.append(("upload_part", kwargs))
+        return {"ETag": f"etag-{kwargs['PartNumber']}"}
+
+    async def complete_multipart_upload(self, **kwargs: Any) -> Mapping[str, Any]:
+        return await self._answer("complete_multipart_upload", kwargs)
+
+    async def abort_multipart_upload(self, **kwargs: Any) -> Mapping[str, Any]:
+        self.calls.append(("abort_multipart_upload", kwargs))
+        return {}
 
 
 def backend_on(client: FakeS3Client, **kwargs: Any) -> S3Backend:

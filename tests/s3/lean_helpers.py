@@ -2,7 +2,8 @@
 aiobotocore client configured as ``S3Backend`` configures its own; what
 ``map_s3_errors`` makes of an error; the test credentials; and ``FakeS3``, a scripted
 ``aiohttp.web`` server (servers only: the lean path's client is ``_http``) for the
-answers a real server will not give on demand.
+answers a real server will not give on demand, with ``backend_on_fake`` to put a whole
+``S3Backend`` in front of it on either request path.
 
 Every lean test compares with what an aiobotocore client returns or raises: the
 lean path must be a drop-in for it, so ``map_s3_errors`` and ``S3Backend`` cannot
@@ -16,12 +17,12 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from aiohttp import web
 
-from eden_storage_async import StorageError
+from eden_storage_async import S3Backend, StorageError
 from eden_storage_async._core.retry import Backoff
 from eden_storage_async._s3.errors import map_s3_errors
 from eden_storage_async._s3.lean.calls import LeanS3Calls, open_lean_calls
@@ -146,6 +147,15 @@ def ok(body: bytes = b"", headers: dict[str, str] | None = None) -> Handler:
     return handler
 
 
+def answer(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> Handler:
+    """Any answer, exactly as given (a 206 with its Content-Range, a bare 404...)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, body=body, headers=headers)
+
+    return handler
+
+
 async def reset(request: web.Request) -> web.StreamResponse:
     """Hang up without an answer, as a reset or a crashed server does."""
     assert request.transport is not None
@@ -177,3 +187,15 @@ async def lean_fake(*script: Handler, **kwargs: Any) -> AsyncIterator[tuple[Lean
     kwargs.setdefault("retry", _NO_SLEEP)
     async with FakeS3(*script) as fake, lean_on(fake.server(), **kwargs) as (lean, _):
         yield lean, fake
+
+
+@contextlib.asynccontextmanager
+async def backend_on_fake(
+    fake: FakeS3, request_path: Literal["lean", "sdk"], **kwargs: Any
+) -> AsyncIterator[S3Backend]:
+    """An ``S3Backend`` on ``fake``, on either request path, retrying without sleeps."""
+    kwargs.setdefault("retry", _NO_SLEEP)
+    async with S3Backend(
+        bucket=_BUCKET, endpoint_url=fake.endpoint_url, request_path=request_path, **kwargs
+    ) as backend:
+        yield backend

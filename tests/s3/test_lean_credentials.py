@@ -2,7 +2,7 @@
 started with an identity (the right secret accepted, a wrong secret or an unknown
 key refused), then on scripted fakes the exact headers a request carries, its
 payload-signing rule, missing and refreshed credentials, and no credential in a
-repr."""
+repr; the backend's attributes and ranges, signed, accepted by that server."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from eden_storage_async import AccessDenied
+from eden_storage_async import AccessDenied, mint_opaque_id
 from eden_storage_async._core.checksum import crc32c_b64
 from eden_storage_async._s3.errors import STORE_CODES
 
-from ..support.s3 import fresh_prefix, use_test_credentials
+from ..support.s3 import fresh_prefix, s3_backend_on, use_test_credentials
 from ..support.servers import RealServer, seaweedfs_server_with_identity
 from .lean_helpers import (
     _ACCESS_KEY,
@@ -83,6 +83,23 @@ async def test_a_wrong_credential_is_refused(
             assert isinstance(error, AccessDenied)
             assert secret not in str(error)
             assert secret not in repr(caught.value.response)
+
+
+@pytest.mark.real_server
+async def test_attributes_and_ranges_go_out_signed_and_are_accepted(
+    seaweedfs_auth: RealServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Content-Type, the x-amz-meta-* headers and Range are signed like every
+    other header (``test_unit_attributes.py`` reads SignedHeaders); a server that
+    checks the signature accepts them, on the backend's default (lean) path."""
+    _credentials(monkeypatch, _ACCESS_KEY, _SECRET)
+    metadata = {"owner": "ada", "note": "a,b  c=d"}
+    async with s3_backend_on(seaweedfs_auth) as backend:
+        opaque_id = mint_opaque_id()
+        await backend.store(opaque_id, b"0123456789", content_type="text/csv", metadata=metadata)
+        info = await backend.stat(opaque_id)
+        assert (info.content_type, dict(info.metadata)) == ("text/csv", metadata)
+        assert await backend.load_range(opaque_id, 2, 5) == b"234"
 
 
 # -- scripted fakes ----------------------------------------------------------------------

@@ -20,32 +20,9 @@ from eden_storage_async import (
     mint_opaque_id,
 )
 
-from .helpers import _MIB, FakeS3Client, Reply, _crc, backend_on, client_error
+from .helpers import _MIB, FakeS3Client, MultipartFake, _crc, backend_on, client_error
 
 # --- store_stream: CompleteMultipartUpload's 409 and the abort ---------------
-
-
-class MultipartFake(FakeS3Client):
-    """Multipart calls always succeed, except ``complete_multipart_upload``, which is scripted."""
-
-    def __init__(self, *, complete: list[Reply]) -> None:
-        super().__init__()
-        self.scripts["complete_multipart_upload"] = list(complete)
-
-    async def create_multipart_upload(self, **kwargs: Any) -> Mapping[str, Any]:
-        self.calls.append(("create_multipart_upload", kwargs))
-        return {"UploadId": f"upload-{len(self.calls_to('create_multipart_upload'))}"}
-
-    async def upload_part(self, **kwargs: Any) -> Mapping[str, Any]:
-        self.calls.append(("upload_part", kwargs))
-        return {"ETag": f"etag-{kwargs['PartNumber']}"}
-
-    async def complete_multipart_upload(self, **kwargs: Any) -> Mapping[str, Any]:
-        return await self._answer("complete_multipart_upload", kwargs)
-
-    async def abort_multipart_upload(self, **kwargs: Any) -> Mapping[str, Any]:
-        self.calls.append(("abort_multipart_upload", kwargs))
-        return {}
 
 
 def _stream_backend(client: MultipartFake) -> S3Backend:

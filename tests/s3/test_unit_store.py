@@ -32,7 +32,7 @@ from eden_storage_async import (
     mint_opaque_id,
 )
 
-from .helpers import FakeS3Client, Reply, _crc, backend_on, client_error
+from .helpers import FakeS3Client, _crc, backend_on, client_error, head_of
 
 # --- store: the create-only precondition ------------------------------------
 
@@ -65,16 +65,6 @@ async def test_conflict_past_the_bound_raises_conflict_retries_exhausted() -> No
     assert not isinstance(caught.value, FileExistsError | NotFound)
     assert isinstance(caught.value.__cause__, ClientError)
     assert len(client.calls_to("put_object")) == 4
-
-
-def head_of(client: FakeS3Client, *, nonce: str | None = None, size: int = 4) -> Reply:
-    """A HeadObject answer: ``nonce`` (default: the one our PutObject sent) and ``size``."""
-
-    def answer(fake: FakeS3Client) -> Mapping[str, Any]:
-        sent = fake.calls_to("put_object")[0]["Metadata"]["eden-write-nonce"]
-        return {"Metadata": {"eden-write-nonce": nonce or sent}, "ContentLength": size}
-
-    return answer
 
 
 async def test_412_on_another_writers_object_raises_already_exists() -> None:

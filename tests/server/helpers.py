@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
@@ -17,7 +17,7 @@ from typing import Self
 import aiohttp
 from aiohttp import web
 
-from eden_storage_async import ArtifactBackend, Payload, create_app
+from eden_storage_async import ArtifactBackend, ArtifactInfo, Payload, create_app
 
 TOKEN = "s3cr3t-test-token-4f9a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -32,21 +32,43 @@ class RecordingBackend:
         self.inner = inner
         self.stored: list[str] = []
 
-    async def store(self, opaque_id: str, data: Payload) -> None:
+    async def store(
+        self,
+        opaque_id: str,
+        data: Payload,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         self.stored.append(opaque_id)
-        await self.inner.store(opaque_id, data)
+        await self.inner.store(opaque_id, data, content_type=content_type, metadata=metadata)
 
     async def load(self, opaque_id: str) -> bytes:
         return await self.inner.load(opaque_id)
 
+    async def stat(self, opaque_id: str) -> ArtifactInfo:
+        return await self.inner.stat(opaque_id)
+
+    async def load_range(self, opaque_id: str, start: int, end: int | None = None) -> bytes:
+        return await self.inner.load_range(opaque_id, start, end)
+
     async def store_stream(
-        self, opaque_id: str, chunks: AsyncIterable[Payload] | Iterable[Payload]
+        self,
+        opaque_id: str,
+        chunks: AsyncIterable[Payload] | Iterable[Payload],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         self.stored.append(opaque_id)
-        await self.inner.store_stream(opaque_id, chunks)
+        await self.inner.store_stream(
+            opaque_id, chunks, content_type=content_type, metadata=metadata
+        )
 
-    def load_stream(self, opaque_id: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        return self.inner.load_stream(opaque_id)
+    def load_stream(
+        self, opaque_id: str, *, start: int = 0, end: int | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        return self.inner.load_stream(opaque_id, start=start, end=end)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -69,18 +91,38 @@ class FailingBackend:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    async def store(self, opaque_id: str, data: Payload) -> None:
+    async def store(
+        self,
+        opaque_id: str,
+        data: Payload,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         raise self.error
 
     async def load(self, opaque_id: str) -> bytes:
         raise self.error
 
+    async def stat(self, opaque_id: str) -> ArtifactInfo:
+        raise self.error
+
+    async def load_range(self, opaque_id: str, start: int, end: int | None = None) -> bytes:
+        raise self.error
+
     async def store_stream(
-        self, opaque_id: str, chunks: AsyncIterable[Payload] | Iterable[Payload]
+        self,
+        opaque_id: str,
+        chunks: AsyncIterable[Payload] | Iterable[Payload],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         raise self.error
 
-    def load_stream(self, opaque_id: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+    def load_stream(
+        self, opaque_id: str, *, start: int = 0, end: int | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         raise self.error
 
     async def aclose(self) -> None:

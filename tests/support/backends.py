@@ -19,6 +19,7 @@ from eden_storage_async import ArtifactBackend, FileArtifactBackend, InMemoryArt
 
 from .gcs import gcs_on_fake_gcs_server
 from .s3 import s3_on_moto, s3_on_seaweedfs, s3_sdk_on_moto, s3_sdk_on_seaweedfs
+from .sync_facade import ThreadedFacade
 
 BackendFactory = Callable[
     [pytest.FixtureRequest, Path], contextlib.AbstractAsyncContextManager[Any]
@@ -37,6 +38,17 @@ async def _file(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield backend
 
 
+def _through_the_sync_facade(inner: BackendFactory) -> BackendFactory:
+    """``inner``'s backend behind ``SyncArtifactBackend``, called from many threads."""
+
+    @contextlib.asynccontextmanager
+    async def factory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+        async with inner(request, tmp_path) as backend, ThreadedFacade(backend) as facade:
+            yield facade
+
+    return factory
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "memory": _memory,
     "file": _file,
@@ -47,4 +59,9 @@ BACKENDS: dict[str, BackendFactory] = {
     "s3-sdk-seaweedfs": s3_sdk_on_seaweedfs,
     "s3-sdk-moto": s3_sdk_on_moto,
     "gcs-fake-gcs-server": gcs_on_fake_gcs_server,
+    # The whole contract again through the sync facade, on its own loop in its
+    # own thread, from worker threads (issue 15).
+    "sync-facade-memory": _through_the_sync_facade(_memory),
+    "sync-facade-file": _through_the_sync_facade(_file),
+    "sync-facade-s3-seaweedfs": _through_the_sync_facade(s3_on_seaweedfs),
 }

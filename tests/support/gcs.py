@@ -4,8 +4,11 @@
 * ``RecordingProxy``: a loopback HTTP proxy in front of fake-gcs-server that
   records every request line and query, so a test can assert what was *sent*,
   whatever the emulator then does with it.
-* ``crc32c_of``, ``parse_multipart``: GCS's checksum form and upload body, for
-  the proxy's records, ``ScriptedGcs`` (in ``gcs_scripted``) and the tests.
+* ``write_service_account_key``: a service-account key file whose
+  ``token_uri`` is a scripted server's, for the credential tests.
+* ``crc32c_of``, ``parse_multipart``, ``satisfy_range``: GCS's checksum form,
+  upload body and ``Range`` arithmetic, for the proxy's records,
+  ``ScriptedGcs`` (in ``gcs_scripted``) and the tests.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ __all__ = [
     "gcs_backend_on",
     "gcs_on_fake_gcs_server",
     "parse_multipart",
+    "satisfy_range",
+    "write_service_account_key",
 ]
 
 _HOP_HEADERS = frozenset(
@@ -192,3 +197,46 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], byt
         _, _, content = part.partition(b"\r\n\r\n")
         contents.append(content[:-2])  # the CRLF before the next delimiter
     return json.loads(contents[0]), contents[1]
+
+
+def satisfy_range(header: str, size: int) -> tuple[int, int] | None:
+    """The ``[first, last]`` a ``Range: bytes=...`` header selects in ``size``
+    bytes, as RFC 9110 defines it; None when it is unsatisfiable (416)."""
+    found = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
+    assert found, header
+    assert any(found.groups()), header
+    first_text, last_text = found.groups()
+    if not first_text:  # a suffix: the last n bytes
+        suffix = int(last_text)
+        return (max(0, size - suffix), size - 1) if suffix and size else None
+    first = int(first_text)
+    last = size - 1 if not last_text else min(int(last_text), size - 1)
+    return (first, last) if first < size else None
+
+
+def write_service_account_key(directory: Path, token_uri: str) -> Path:
+    """A service-account key file, as GOOGLE_APPLICATION_CREDENTIALS names one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    key = {
+        "type": "service_account",
+        "project_id": "eden-test",
+        "private_key_id": "0" * 40,
+        "private_key": pem,
+        "client_email": "eden-test@eden-test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
+    path = directory / "service-account.json"
+    path.write_text(json.dumps(key))
+    return path

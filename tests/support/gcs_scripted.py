@@ -1,9 +1,9 @@
 """``ScriptedGcs``: a loopback fake of the GCS JSON API with faults scripted per call.
 
 It answers the few calls ``GcsBackend`` makes, with a fault queued per call (a
-status, a lost reply, a racer), for the error paths no real server produces on
-demand; ``write_service_account_key`` points a service-account key at its
-token endpoint.
+status, a lost reply, a racer, a wrong range answer), for the paths no real
+server produces on demand; ``tests.support.gcs.write_service_account_key``
+points a service-account key at its token endpoint.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ import re
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
 
-from .gcs import MAX_BODY, crc32c_of, parse_multipart
+from .gcs import MAX_BODY, crc32c_of, parse_multipart, satisfy_range
 
-__all__ = ["ScriptedGcs", "write_service_account_key"]
+__all__ = ["ScriptedGcs"]
 
 
 Op = Literal["multipart", "initiate", "put", "status", "download", "metadata", "bucket"]
@@ -32,9 +31,17 @@ Op = Literal["multipart", "initiate", "put", "status", "download", "metadata", "
 # object just before the call is handled; "corrupt" (download): flip a byte of
 # the body, the checksum header unchanged; on an upload: the body arrives with a
 # byte flipped, as a broken link would deliver it; ("stall", s): answer after s
-# seconds; None: no fault for this call.
+# seconds. On a ranged download: "bad-range" names a Content-Range one byte
+# off the range asked for; "short-range" sends one byte fewer than its
+# Content-Range names, chunked, so the framing cannot tell; "wrong-416" answers
+# 416 for a satisfiable range. None: no fault for this call.
+RangeFault = Literal["bad-range", "short-range", "wrong-416"]
 Fault = (
-    int | Literal["lost-reply", "reset", "racer", "corrupt"] | tuple[Literal["stall"], float] | None
+    int
+    | Literal["lost-reply", "reset", "racer", "corrupt"]
+    | RangeFault
+    | tuple[Literal["stall"], float]
+    | None
 )
 
 
@@ -43,6 +50,7 @@ class _Object:
     data: bytes
     metadata: dict[str, str]
     generation: int
+    content_type: str | None = None
 
 
 @dataclass
@@ -53,6 +61,7 @@ class _Session:
     metadata: dict[str, str]
     query: dict[str, str]
     crc32c: str | None
+    content_type: str | None
     held: bytearray = field(default_factory=bytearray)
     finished: bool = False
 
@@ -72,6 +81,14 @@ class ScriptedGcs:
     GCS is not assumed to), so the backend's check of the service's checksum is
     what these tests see. With ``echo_credentials`` every error body repeats
     the request's ``Authorization`` header, to prove the backend scrubs it.
+
+    An object keeps the ``contentType`` and ``metadata`` of the resource that
+    created it (multipart, or the resumable initiation; the header
+    ``X-Upload-Content-Type`` if the resource has none), as GCS does. A
+    download honours ``Range`` (206 with ``Content-Range``, 416 past the end)
+    unless a range fault says otherwise, or ``ignore_ranges`` makes it answer
+    200 and the whole object; ``chunked_downloads`` sends every body without
+    a ``Content-Length``.
     """
 
     bucket: str = "scripted-bucket"
@@ -80,12 +97,16 @@ class ScriptedGcs:
     # False: store a body without checking the CRC32C it came with, as
     # fake-gcs-server v1.54.0 does.
     verify_crc32c: bool = True
+    ignore_ranges: bool = False
+    chunked_downloads: bool = False
     token_value: str = "ya29.scripted-access-token"
     token_scopes: list[str] = field(default_factory=list)
     objects: dict[str, _Object] = field(default_factory=dict)
     calls: list[tuple[Op, dict[str, str]]] = field(default_factory=list)
     authorization: list[str | None] = field(default_factory=list)
     user_agents: list[str] = field(default_factory=list)
+    # The Range header of each media download (None: none was sent).
+    ranges: list[str | None] = field(default_factory=list)
     endpoint_url: str = ""
     _faults: dict[Op, list[Fault]] = field(default_factory=lambda: defaultdict(list))
     _sessions: dict[str, _Session] = field(default_factory=dict)
@@ -100,11 +121,21 @@ class ScriptedGcs:
         """How many times ``op`` was called."""
         return sum(1 for called, _ in self.calls if called == op)
 
-    def put_object(self, name: str, data: bytes, nonce: str | None = None) -> None:
-        """Create ``name`` as another writer would."""
+    def put_object(
+        self,
+        name: str,
+        data: bytes,
+        nonce: str | None = None,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        """Create ``name`` as another writer (or another tool) would."""
         self._generation += 1
-        meta = {"eden-store-nonce": nonce} if nonce else {}
-        self.objects[name] = _Object(data, meta, self._generation)
+        meta = dict(metadata or {})
+        if nonce:
+            meta["eden-store-nonce"] = nonce
+        self.objects[name] = _Object(data, meta, self._generation, content_type)
 
     async def __aenter__(self) -> ScriptedGcs:
         app = web.Application(client_max_size=MAX_BODY)
@@ -147,7 +178,7 @@ class ScriptedGcs:
 
     def _resource(self, name: str) -> dict[str, Any]:
         obj = self.objects[name]
-        return {
+        resource = {
             "name": name,
             "bucket": self.bucket,
             "size": str(len(obj.data)),
@@ -155,15 +186,26 @@ class ScriptedGcs:
             "crc32c": crc32c_of(obj.data),
             "metadata": obj.metadata,
         }
+        if obj.content_type is not None:
+            resource["contentType"] = obj.content_type
+        return resource
 
     def _commit(
-        self, name: str, data: bytes, metadata: dict[str, str], query: dict[str, str]
+        self,
+        name: str,
+        data: bytes,
+        resource: dict[str, Any],
+        query: dict[str, str],
+        content_type: str | None = None,
     ) -> int | None:
         """Create or replace the object; a failed precondition returns 412."""
         if query.get("ifGenerationMatch") == "0" and name in self.objects:
             return 412
         self._generation += 1
-        self.objects[name] = _Object(data, metadata, self._generation)
+        content_type = resource.get("contentType") or content_type
+        self.objects[name] = _Object(
+            data, dict(resource.get("metadata", {})), self._generation, content_type
+        )
         return None
 
     async def _lose_reply(self, request: web.Request) -> web.Response:
@@ -193,7 +235,11 @@ class ScriptedGcs:
             resource = json.loads(await request.read())
             sid = secrets.token_hex(8)
             self._sessions[sid] = _Session(
-                resource["name"], resource.get("metadata", {}), query, resource.get("crc32c")
+                resource["name"],
+                resource.get("metadata", {}),
+                query,
+                resource.get("crc32c"),
+                resource.get("contentType") or request.headers.get("X-Upload-Content-Type"),
             )
             if query.get("ifGenerationMatch") == "0" and resource["name"] in self.objects:
                 return self._error(412, request)
@@ -212,7 +258,7 @@ class ScriptedGcs:
             return self._crc_error(claimed, data)
         if fault == "racer":
             self.put_object(name, b"racer's bytes")
-        refused = self._commit(name, data, resource.get("metadata", {}), query)
+        refused = self._commit(name, data, resource, query)
         if refused:
             return self._error(refused, request)
         if fault == "lost-reply":
@@ -257,7 +303,8 @@ class ScriptedGcs:
             return self._crc_error(claimed, body)
         if fault == "racer":
             self.put_object(session.name, b"racer's bytes")
-        refused = self._commit(session.name, body, session.metadata, session.query)
+        created = {"metadata": session.metadata, "contentType": session.content_type}
+        refused = self._commit(session.name, body, created, session.query)
         if refused:
             return self._error(refused, request)
         session.finished = True
@@ -265,7 +312,7 @@ class ScriptedGcs:
             return await self._lose_reply(request)
         return web.json_response(self._resource(session.name))
 
-    async def _get_object(self, request: web.Request) -> web.Response:
+    async def _get_object(self, request: web.Request) -> web.StreamResponse:
         media = request.query.get("alt") == "media"
         fault = await self._begin("download" if media else "metadata", request)
         if isinstance(fault, int):
@@ -274,12 +321,34 @@ class ScriptedGcs:
         if self._missing_bucket(request) or name not in self.objects:
             return self._error(404, request)
         if media:
-            data = self.objects[name].data
-            headers = {"X-Goog-Hash": f"crc32c={crc32c_of(data)},md5=AAAAAAAAAAAAAAAAAAAAAA=="}
-            if fault == "corrupt":
-                data = _flipped(data)
-            return web.Response(body=data, headers=headers)
+            return await self._media(request, self.objects[name].data, fault)
         return web.json_response(self._resource(name))
+
+    async def _media(self, request: web.Request, data: bytes, fault: Fault) -> web.StreamResponse:
+        """A media download, ranged if asked, with any range fault applied."""
+        headers = {"X-Goog-Hash": f"crc32c={crc32c_of(data)},md5=AAAAAAAAAAAAAAAAAAAAAA=="}
+        asked, total, status = request.headers.get("Range"), len(data), 200
+        self.ranges.append(asked)
+        if asked is not None and not self.ignore_ranges:
+            chosen = satisfy_range(asked, total)
+            if chosen is None or fault == "wrong-416":
+                headers["Content-Range"] = f"bytes */{total}"
+                return web.Response(status=416, headers=headers)
+            first, last = chosen
+            data, status = data[first : last + 1], 206
+            shift = 1 if fault == "bad-range" else 0
+            headers["Content-Range"] = f"bytes {first + shift}-{last + shift}/{total}"
+            data = data[:-1] if fault == "short-range" else data
+        if fault == "corrupt":
+            data = _flipped(data)
+        if not (self.chunked_downloads or fault == "short-range"):
+            return web.Response(status=status, body=data, headers=headers)
+        response = web.StreamResponse(status=status, headers=headers)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(data)
+        await response.write_eof()
+        return response
 
     async def _get_bucket(self, request: web.Request) -> web.Response:
         fault = await self._begin("bucket", request)
@@ -298,34 +367,6 @@ class ScriptedGcs:
         )
         self.token_scopes.append(claims["scope"])
         return web.json_response({"access_token": self.token_value, "expires_in": 3600})
-
-
-def write_service_account_key(directory: Path, token_uri: str) -> Path:
-    """A service-account key file, as GOOGLE_APPLICATION_CREDENTIALS names one."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    pem = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
-    key = {
-        "type": "service_account",
-        "project_id": "eden-test",
-        "private_key_id": "0" * 40,
-        "private_key": pem,
-        "client_email": "eden-test@eden-test.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": token_uri,
-    }
-    path = directory / "service-account.json"
-    path.write_text(json.dumps(key))
-    return path
 
 
 def _flipped(data: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""``eden-blob``: store and load artifacts, or run the reference deposit server.
+"""``eden-blob``: store, load and stat artifacts, or run the reference deposit server.
 
 Exit codes: 0 success; 1 the artifact is absent (``NotFound``), storage failed,
 or a local file could not be read or written; 2 a usage or configuration error.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -22,6 +23,7 @@ from .._config.flags import (
     blob_settings_from_args,
     with_env_hint,
 )
+from .._core.attributes import ArtifactInfo, Attributes, check_attributes
 from .._core.errors import ConfigError, InvalidOpaqueId, NotFound, StorageError
 from .._core.ids import mint_opaque_id, validate_opaque_id
 from .._server.app import DEFAULT_MAX_ARTIFACT_BYTES, check_listen_policy, require_aiohttp, serve
@@ -99,12 +101,20 @@ def _parser() -> argparse.ArgumentParser:
         prog=_PROG,
         description="Store and load artifacts in an ArtifactBackend, or serve them over HTTP.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{put,get,serve}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{put,get,stat,serve}")
 
     put = commands.add_parser(
         "put", help="store a file (or stdin) and print its opaque_id", description=_put.__doc__
     )
     put.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default: stdin")
+    put.add_argument("--content-type", metavar="TYPE", help="default: application/octet-stream")
+    put.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one metadata entry, stored with the artifact; repeat for more",
+    )
     put.set_defaults(handler=_put)
 
     get = commands.add_parser("get", help="load an artifact by opaque_id", description=_get.__doc__)
@@ -112,7 +122,20 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument(
         "-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout"
     )
+    get.add_argument(
+        "--range",
+        type=_slice,
+        metavar="START:END",
+        help="only bytes[START:END], as a Python slice: 100:200, 100:, :200; "
+        "a suffix needs the = form, --range=-100:",
+    )
     get.set_defaults(handler=_get)
+
+    info = commands.add_parser(
+        "stat", help="print an artifact's size, CRC32C and attributes", description=_stat.__doc__
+    )
+    info.add_argument("opaque_id", metavar="ID", help="the opaque_id printed by put")
+    info.set_defaults(handler=_stat)
 
     srv = commands.add_parser(
         "serve", help="run the reference deposit server", description=_serve.__doc__
@@ -133,25 +156,64 @@ def _parser() -> argparse.ArgumentParser:
     )
     srv.set_defaults(handler=_serve)
 
-    for sub in (put, get, srv):
+    for sub in (put, get, info, srv):
         add_blob_arguments(sub)
     return parser
 
 
 def _put(args: argparse.Namespace) -> int:
-    """Store FILE (or stdin) under a freshly minted opaque_id and print the id."""
+    """Store FILE (or stdin) under a freshly minted opaque_id and print the id.
+
+    --content-type and --metadata are stored with it, atomically.
+    """
+    attributes = _attributes(args)
     _require_durable(args)
     data = read_input(args.file)
     # Flushed here so that a closed stdout fails inside main(), as one line.
-    print(_run(_store(args, data)), flush=True)
+    print(_run(_store(args, data, attributes)), flush=True)
+    return 0
+
+
+def _attributes(args: argparse.Namespace) -> Attributes:
+    # Checked before the input is read or a backend is built, like the id.
+    metadata: dict[str, str] = {}
+    for entry in args.metadata:
+        key, sep, value = entry.partition("=")
+        if not sep:
+            raise _UsageError(f"{_PROG} put: error: --metadata wants KEY=VALUE, got {entry!r}")
+        if key in metadata:
+            raise _UsageError(f"{_PROG} put: error: --metadata {key!r} is given twice")
+        metadata[key] = value
+    try:
+        return check_attributes(args.content_type, metadata)
+    except ValueError as exc:
+        raise _UsageError(f"{_PROG} put: error: {exc}") from None
+
+
+def _stat(args: argparse.Namespace) -> int:
+    """Print ID's size, CRC32C, content type and metadata as one JSON object."""
+    validate_opaque_id(args.opaque_id)
+    _require_durable(args)
+    info = _run(_stat_of(args, args.opaque_id))
+    fields = {
+        "opaque_id": args.opaque_id,
+        "size": info.size,
+        "crc32c": info.crc32c,
+        "content_type": info.content_type,
+        "metadata": dict(info.metadata),
+    }
+    print(json.dumps(fields, sort_keys=True), flush=True)
     return 0
 
 
 def _get(args: argparse.Namespace) -> int:
-    """Write the bytes stored under ID to stdout, or atomically to -o FILE."""
+    """Write the bytes stored under ID to stdout, or atomically to -o FILE.
+
+    --range START:END writes only that slice, fetched with one ranged read.
+    """
     validate_opaque_id(args.opaque_id)
     _require_durable(args)
-    data = _run(_load(args, args.opaque_id))
+    data = _run(_load(args, args.opaque_id, args.range))
     if args.output is None or args.output == "-":
         sys.stdout.flush()
         try:
@@ -176,16 +238,27 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _store(args: argparse.Namespace, data: bytes) -> str:
+async def _store(args: argparse.Namespace, data: bytes, attributes: Attributes) -> str:
     async with backend_from_args(args) as backend:
         opaque_id = mint_opaque_id()
-        await backend.store(opaque_id, data)
+        await backend.store(
+            opaque_id, data, content_type=attributes.content_type, metadata=attributes.metadata
+        )
     return opaque_id
 
 
-async def _load(args: argparse.Namespace, opaque_id: str) -> bytes:
+async def _load(
+    args: argparse.Namespace, opaque_id: str, bounds: tuple[int, int | None] | None
+) -> bytes:
     async with backend_from_args(args) as backend:
-        return await backend.load(opaque_id)
+        if bounds is None:
+            return await backend.load(opaque_id)
+        return await backend.load_range(opaque_id, *bounds)
+
+
+async def _stat_of(args: argparse.Namespace, opaque_id: str) -> ArtifactInfo:
+    async with backend_from_args(args) as backend:
+        return await backend.stat(opaque_id)
 
 
 async def _serve_until_signalled(args: argparse.Namespace, token: str | None) -> None:
@@ -230,6 +303,16 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run(coro)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
+
+
+def _slice(text: str) -> tuple[int, int | None]:
+    start, sep, end = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"not START:END: {text!r}")
+    try:
+        return (int(start) if start else 0, int(end) if end else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not START:END with integers: {text!r}") from None
 
 
 def _port(text: str) -> int:

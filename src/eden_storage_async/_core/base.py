@@ -1,7 +1,8 @@
 """What every backend shares: input checks before I/O, and the close lifecycle.
 
-Each backend implements three private hooks; the public methods here run the
-checks first, so no backend can forget them and no bad id ever reaches I/O.
+Each backend implements private hooks; the public methods here run the checks
+first (the id, the payload, the attributes, the range bounds), so no backend
+can forget them and nothing malformed ever reaches I/O.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
 
+from .attributes import ArtifactInfo, Attributes, check_attributes
 from .errors import BackendClosed
 from .ids import Payload, as_payload, validate_opaque_id
+from .ranges import ByteRange, plan_range
 from .stream import Chunks, ChunkSource, check_chunks
 
 __all__ = ["BackendBase"]
@@ -30,71 +33,138 @@ class BackendBase(ABC):
     _inflight: int = 0
     _idle: asyncio.Event | None = None
 
-    async def store(self, opaque_id: str, data: Payload) -> None:
-        """Create the object ``opaque_id`` holding ``data``.
+    async def store(
+        self,
+        opaque_id: str,
+        data: Payload,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Create the object ``opaque_id`` holding ``data``, with its attributes.
 
-        Raises ``FileExistsError`` (``AlreadyExists``) if the id is taken,
-        ``ValueError`` for a malformed id and ``TypeError`` for a payload that is
-        not bytes-like, both before any I/O.
+        ``content_type`` and ``metadata`` are published atomically with the
+        object: there is never one without the other. Raises
+        ``FileExistsError`` (``AlreadyExists``) if the id is taken;
+        ``ValueError`` for a malformed id or attributes, and ``TypeError`` for a
+        payload that is not bytes-like, all before any I/O.
         """
         validate_opaque_id(opaque_id)
         view = as_payload(data)
-        self._check_open()
-        self._inflight += 1
-        try:
-            await self._store(opaque_id, view)
-        finally:
-            self._done()
+        attributes = check_attributes(content_type, metadata)
+        async with self._operation():
+            await self._store(opaque_id, view, attributes)
 
     async def load(self, opaque_id: str) -> bytes:
-        """Return the bytes stored under ``opaque_id``.
+        """Return the bytes stored under ``opaque_id``, checked against their CRC32C.
 
         Raises ``NotFound`` only when the object is absent; a missing bucket,
         refused credentials or an outage raise other ``StorageError`` subclasses.
         """
         validate_opaque_id(opaque_id)
-        self._check_open()
-        self._inflight += 1
-        try:
+        async with self._operation():
             return await self._load(opaque_id)
-        finally:
-            self._done()
 
-    async def store_stream(self, opaque_id: str, chunks: Chunks) -> None:
+    async def stat(self, opaque_id: str) -> ArtifactInfo:
+        """Return the size, CRC32C, content type and metadata of ``opaque_id``,
+        without loading it. Raises ``NotFound`` exactly when ``load`` would."""
+        validate_opaque_id(opaque_id)
+        async with self._operation():
+            return await self._stat(opaque_id)
+
+    async def load_range(self, opaque_id: str, start: int, end: int | None = None) -> bytes:
+        """Return exactly ``data[start:end]``, with Python's slice semantics.
+
+        A negative ``start`` counts from the end, an ``end`` past the size is
+        clamped, and an empty range gives ``b""`` (after checking the object
+        exists). One ranged request where the service has one. A strict slice
+        cannot be checked against the whole object's CRC32C; the bytes are
+        checked to be the range asked for (docs/architecture.md, "Ranges").
+        """
+        validate_opaque_id(opaque_id)
+        plan = plan_range(start, end)
+        async with self._operation():
+            if plan is True:
+                return await self._load(opaque_id)
+            byte_range = await self._resolve(opaque_id, plan, start, end)
+            if byte_range is None:
+                return b""
+            return await self._load_range(opaque_id, byte_range)
+
+    async def store_stream(
+        self,
+        opaque_id: str,
+        chunks: Chunks,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         """Create ``opaque_id`` from ``chunks``, a sync or async iterable of bytes-like chunks.
 
-        The same contract as ``store``: ``ValueError`` for a malformed id before
-        ``chunks`` is touched, ``FileExistsError`` if the id is taken, and
-        nothing is published unless the whole stream is, whatever fails or is
-        cancelled (an exception from ``chunks`` itself included).
+        The same contract as ``store``: ``ValueError`` for a malformed id or
+        attributes before ``chunks`` is touched, ``FileExistsError`` if the id
+        is taken, and nothing is published, object or attributes, unless the
+        whole stream is, whatever fails or is cancelled (an exception from
+        ``chunks`` itself included).
         """
         validate_opaque_id(opaque_id)
         check_chunks(chunks)
-        self._check_open()
-        self._inflight += 1
-        try:
-            await self._store_stream(opaque_id, ChunkSource(chunks))
-        finally:
-            self._done()
+        attributes = check_attributes(content_type, metadata)
+        async with self._operation():
+            await self._store_stream(opaque_id, ChunkSource(chunks), attributes)
 
-    def load_stream(self, opaque_id: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+    def load_stream(
+        self, opaque_id: str, *, start: int = 0, end: int | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         """``async with backend.load_stream(id) as chunks: async for chunk in chunks: ...``
 
-        A malformed id raises ``ValueError`` here; entering raises ``NotFound``
-        when the object is absent, and the errors of ``load`` otherwise. The
-        operation counts as under way until the block exits, so ``aclose``
+        ``start`` and ``end`` stream ``data[start:end]``, as ``load_range``
+        returns it. A malformed id or a bound that is not an int raises here;
+        entering raises ``NotFound`` when the object is absent, and the errors
+        of ``load`` otherwise. The whole object's stream raises
+        ``IntegrityError`` at its end if the bytes do not match their CRC32C.
+        The operation counts as under way until the block exits, so ``aclose``
         waits for it.
         """
         validate_opaque_id(opaque_id)
-        return self._counted_load_stream(opaque_id)
+        plan = plan_range(start, end)
+        return self._counted_load_stream(opaque_id, plan, start, end)
 
     @contextlib.asynccontextmanager
-    async def _counted_load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+    async def _counted_load_stream(
+        self, opaque_id: str, plan: ByteRange | bool | None, start: int, end: int | None
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        async with self._operation():
+            if plan is True:
+                async with self._load_stream(opaque_id) as chunks:
+                    yield chunks
+                return
+            byte_range = await self._resolve(opaque_id, plan, start, end)
+            if byte_range is None:
+                yield _no_chunks()
+                return
+            async with self._load_range_stream(opaque_id, byte_range) as chunks:
+                yield chunks
+
+    async def _resolve(
+        self, opaque_id: str, plan: ByteRange | bool | None, start: int, end: int | None
+    ) -> ByteRange | None:
+        """The request for a planned slice, or None when it is empty; a slice that
+        needs the size, or is empty, asks ``_stat`` (which raises ``NotFound``)."""
+        if isinstance(plan, ByteRange):
+            return plan
+        size = (await self._stat(opaque_id)).size
+        if plan is False:
+            return None
+        first, stop, _ = slice(start, end).indices(size)
+        return ByteRange(start=first, stop=stop) if stop > first else None
+
+    @contextlib.asynccontextmanager
+    async def _operation(self) -> AsyncIterator[None]:
         self._check_open()
         self._inflight += 1
         try:
-            async with self._load_stream(opaque_id) as chunks:
-                yield chunks
+            yield
         finally:
             self._done()
 
@@ -133,29 +203,57 @@ class BackendBase(ABC):
             raise BackendClosed(f"{self!r} is closed")
 
     @abstractmethod
-    async def _store(self, opaque_id: str, data: memoryview) -> None:
-        """Create-only write of a validated id; ``data`` is a read-only byte view."""
+    async def _store(self, opaque_id: str, data: memoryview, attributes: Attributes) -> None:
+        """Create-only write of a validated id; ``data`` is a read-only byte view,
+        ``attributes`` checked, published with the object or not at all."""
 
     @abstractmethod
     async def _load(self, opaque_id: str) -> bytes:
-        """Read a validated id."""
+        """Read a validated id, checked against its CRC32C."""
 
-    async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
+    @abstractmethod
+    async def _stat(self, opaque_id: str) -> ArtifactInfo:
+        """The facts of a validated id, without its bytes; ``NotFound`` as ``_load``."""
+
+    async def _load_range(self, opaque_id: str, byte_range: ByteRange) -> bytes:
+        """Default: ``_load`` the whole object (so the bytes are verified) and slice.
+        Backends with ranged reads override this."""
+        payload = await self._load(opaque_id)
+        first, stop = byte_range.bounds(len(payload))
+        return payload[first:stop]
+
+    @contextlib.asynccontextmanager
+    async def _load_range_stream(
+        self, opaque_id: str, byte_range: ByteRange
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Default: ``_load_range`` on entering, then hand it out as one chunk."""
+        payload = await self._load_range(opaque_id, byte_range)
+        yield _one_chunk(payload)
+
+    async def _store_stream(
+        self, opaque_id: str, source: ChunkSource, attributes: Attributes
+    ) -> None:
         """Default: gather the whole stream, then ``_store`` it. Backends that can
         write as the chunks arrive override this to keep memory bounded."""
         joined = b"".join([bytes(chunk) async for chunk in source])
-        await self._store(opaque_id, memoryview(joined))
+        await self._store(opaque_id, memoryview(joined), attributes)
 
     @contextlib.asynccontextmanager
     async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
         """Default: ``_load`` the whole object on entering, then hand it out as one chunk."""
         payload = await self._load(opaque_id)
-
-        async def one_chunk() -> AsyncIterator[bytes]:
-            if payload:
-                yield payload
-
-        yield one_chunk()
+        yield _one_chunk(payload)
 
     async def _aclose(self) -> None:  # noqa: B027 - an optional hook, not abstract
         """Release resources; called once. Backends holding none need not override."""
+
+
+async def _one_chunk(payload: bytes) -> AsyncIterator[bytes]:
+    if payload:
+        yield payload
+
+
+async def _no_chunks() -> AsyncIterator[bytes]:
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:
+        yield chunk

@@ -33,7 +33,10 @@ def validate_opaque_id(opaque_id: object) -> str:
         shown = repr(opaque_id)
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        raise InvalidOpaqueId(f"opaque_id must be 32 lowercase hex characters, got {shown}")
+        # The original sync backends' wording: their callers and tests match on it.
+        raise InvalidOpaqueId(
+            f"invalid opaque artifact id {shown}: it must be 32 lowercase hex characters"
+        )
     return opaque_id
 
 

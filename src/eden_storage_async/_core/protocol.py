@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
+from .attributes import ArtifactInfo
 from .ids import Payload
 
 __all__ = ["ArtifactBackend"]
@@ -26,25 +27,51 @@ class ArtifactBackend(Protocol):
     * No partial object is ever visible, whatever fails or is cancelled.
     * ``store_stream`` and ``load_stream`` keep the same contract for artifacts
       too large to hold in memory.
+    * An artifact's ``content_type`` and ``metadata`` are published atomically
+      with it; ``stat`` reads them, with the size and CRC32C, without a load.
+    * ``load_range`` and a ranged ``load_stream`` return exactly
+      ``data[start:end]``.
     * ``aclose`` releases every resource; ``async with`` calls it.
     """
 
-    async def store(self, opaque_id: str, data: Payload) -> None:
-        """Create the object ``opaque_id`` holding ``data``, or raise."""
+    async def store(
+        self,
+        opaque_id: str,
+        data: Payload,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Create the object ``opaque_id`` holding ``data`` and its attributes, or raise."""
         ...
 
     async def load(self, opaque_id: str) -> bytes:
         """Return the bytes of ``opaque_id``; raise ``NotFound`` if it is absent."""
         ...
 
+    async def stat(self, opaque_id: str) -> ArtifactInfo:
+        """Return the size, CRC32C, content type and metadata of ``opaque_id``."""
+        ...
+
+    async def load_range(self, opaque_id: str, start: int, end: int | None = None) -> bytes:
+        """Return exactly ``data[start:end]`` of ``opaque_id``, with slice semantics."""
+        ...
+
     async def store_stream(
-        self, opaque_id: str, chunks: AsyncIterable[Payload] | Iterable[Payload]
+        self,
+        opaque_id: str,
+        chunks: AsyncIterable[Payload] | Iterable[Payload],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Create ``opaque_id`` from ``chunks``, or raise; nothing is visible unless all is."""
         ...
 
-    def load_stream(self, opaque_id: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        """``async with`` it for the chunks of ``opaque_id``; entering raises ``NotFound``."""
+    def load_stream(
+        self, opaque_id: str, *, start: int = 0, end: int | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """``async with`` it for the chunks of ``data[start:end]``; entering raises ``NotFound``."""
         ...
 
     async def aclose(self) -> None:

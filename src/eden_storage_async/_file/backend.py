@@ -26,12 +26,15 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from .._core.attributes import ArtifactInfo, Attributes
 from .._core.base import BackendBase
 from .._core.checksum import Crc32c, verify_crc32c
+from .._core.errors import ConfigError
+from .._core.ranges import ByteRange
 from .._core.settle import settle
 from .._core.stream import ChunkSource
 from .commit import DirSync
-from .ops import FileOps, translate
+from .ops import READ_CHUNK, FileOps, translate
 from .sweep import sweep_stale_temp_files, temp_tag
 from .threads import ThreadPool
 
@@ -49,7 +52,9 @@ class FileArtifactBackend(BackendBase):
     Each object carries its CRC32C in the ``user.eden.crc32c`` extended
     attribute and every load verifies it (``IntegrityError`` on a mismatch);
     objects without the attribute, and every object on a filesystem that
-    refuses user xattrs (logged once, here), load unverified. Reads refuse
+    refuses user xattrs (logged once, here), load unverified. A content type
+    and metadata live in user xattrs too, so on such a filesystem a store that
+    gives them is refused (``ConfigError``) and stores nothing. Reads refuse
     symlinks and non-regular files. POSIX only.
     """
 
@@ -105,14 +110,62 @@ class FileArtifactBackend(BackendBase):
         """Run a load step in this backend's read pool; a cancel waits for the thread."""
         return await settle(self._read_pool.run(fn, *args))
 
-    async def _store(self, opaque_id: str, data: memoryview) -> None:
-        await self._in_thread(self._ops.store, self._tmp_name(), opaque_id, data)
+    def _check_attributes_fit(self, attributes: Attributes) -> None:
+        if attributes and not self._ops.checksums:
+            raise ConfigError(
+                f"{self._ops.where} is on a filesystem without user extended attributes, "
+                "where FileArtifactBackend keeps content_type and metadata: store "
+                "without them, or move the root to a filesystem that has them"
+            )
+
+    async def _store(self, opaque_id: str, data: memoryview, attributes: Attributes) -> None:
+        self._check_attributes_fit(attributes)
+        await self._in_thread(self._ops.store, self._tmp_name(), opaque_id, data, attributes)
         await self._dir_sync.sync()
 
     async def _load(self, opaque_id: str) -> bytes:
         return await self._in_read_thread(self._ops.read, opaque_id)
 
-    async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
+    async def _stat(self, opaque_id: str) -> ArtifactInfo:
+        return await self._in_read_thread(self._ops.stat, opaque_id)
+
+    async def _load_range(self, opaque_id: str, byte_range: ByteRange) -> bytes:
+        return await self._in_read_thread(self._ops.read_range, opaque_id, byte_range)
+
+    @contextlib.asynccontextmanager
+    async def _load_range_stream(
+        self, opaque_id: str, byte_range: ByteRange
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        fd, size, expected = await self._in_read_thread(self._ops.open_for_read, opaque_id)
+        try:
+            first, stop = byte_range.bounds(size)
+            # A range that is the whole object can still be verified.
+            whole = expected if (first, stop) == (0, size) else None
+            yield self._read_range_chunks(fd, opaque_id, first, stop, whole)
+        finally:
+            await asyncio.shield(asyncio.to_thread(os.close, fd))
+
+    async def _read_range_chunks(
+        self, fd: int, opaque_id: str, first: int, stop: int, expected: str | None
+    ) -> AsyncIterator[bytes]:
+        crc = Crc32c() if expected is not None else None
+        offset = first
+        while offset < stop:
+            length = min(READ_CHUNK, stop - offset)
+            chunk = await self._in_read_thread(self._ops.read_at, fd, offset, length, opaque_id)
+            if not chunk:
+                break
+            if crc is not None:
+                crc.update(chunk)
+            offset += len(chunk)
+            yield chunk
+        if crc is not None and expected is not None:
+            verify_crc32c(self._ops.what(opaque_id), expected, crc.b64())
+
+    async def _store_stream(
+        self, opaque_id: str, source: ChunkSource, attributes: Attributes
+    ) -> None:
+        self._check_attributes_fit(attributes)
         # One thread hop per chunk. Each hop runs to completion, and any failure
         # or cancellation between hops (the caller's iterable included) lands in
         # the except below, which removes the temp file before re-raising.
@@ -136,7 +189,8 @@ class FileArtifactBackend(BackendBase):
             raise
         finally:
             await chunks.aclose()
-        await self._in_thread(ops.publish, fd, tmp_name, opaque_id, crc.b64() if crc else "")
+        crc_b64 = crc.b64() if crc else ""
+        await self._in_thread(ops.publish, fd, tmp_name, opaque_id, crc_b64, attributes)
         await self._dir_sync.sync()
 
     @contextlib.asynccontextmanager

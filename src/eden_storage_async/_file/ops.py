@@ -22,7 +22,9 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from types import MappingProxyType
 
+from .._core.attributes import DEFAULT_CONTENT_TYPE, ArtifactInfo, Attributes
 from .._core.checksum import Crc32c, crc32c_b64, verify_crc32c
 from .._core.errors import (
     AccessDenied,
@@ -32,10 +34,13 @@ from .._core.errors import (
     NotFound,
     UnsafeFileType,
 )
+from .._core.ranges import ByteRange
+from .attrs import read_attributes, write_attributes
 
 __all__ = ["CHECKSUM_XATTR", "FileOps", "translate"]
 
 CHECKSUM_XATTR = "user.eden.crc32c"
+_NONE: MappingProxyType[str, str] = MappingProxyType({})
 
 _log = logging.getLogger("eden_storage_async.file")
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -123,8 +128,10 @@ class FileOps:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name, dir_fd=self.dir_fd)
 
-    def publish(self, fd: int, tmp_name: str, opaque_id: str, crc_b64: str) -> None:
-        """Checksum attribute, fsync, close, exclusive link; the temp name is removed.
+    def publish(
+        self, fd: int, tmp_name: str, opaque_id: str, crc_b64: str, attributes: Attributes
+    ) -> None:
+        """Checksum and attributes, fsync, close, exclusive link; the temp name is removed.
 
         The directory fsync that makes the new name durable is the caller's
         (``DirSync``), so one fsync can cover many links. Closes ``fd`` and
@@ -135,7 +142,9 @@ class FileOps:
             try:
                 if self.checksums:
                     os.setxattr(fd, CHECKSUM_XATTR, crc_b64.encode("ascii"))
-                # fsync, not fdatasync: the attribute and the size must be durable too.
+                if attributes:
+                    write_attributes(fd, attributes)
+                # fsync, not fdatasync: the attributes and the size must be durable too.
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -153,7 +162,9 @@ class FileOps:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name, dir_fd=dir_fd)
 
-    def store(self, tmp_name: str, opaque_id: str, data: memoryview) -> None:
+    def store(
+        self, tmp_name: str, opaque_id: str, data: memoryview, attributes: Attributes
+    ) -> None:
         """A whole store in one thread hop, but for the directory fsync."""
         # Here and not on the loop: a 1 GiB payload takes about 0.1 s to checksum.
         crc_b64 = crc32c_b64(data) if self.checksums else ""
@@ -163,7 +174,7 @@ class FileOps:
         except BaseException:
             self.discard(fd, tmp_name)
             raise
-        self.publish(fd, tmp_name, opaque_id, crc_b64)
+        self.publish(fd, tmp_name, opaque_id, crc_b64, attributes)
 
     # -- load ----------------------------------------------------------------
 
@@ -213,25 +224,53 @@ class FileOps:
         """The whole object, verified against its stored CRC32C when it has one."""
         fd, size, expected = self.open_for_read(opaque_id)
         try:
-            chunks: list[bytes] = []
             # Objects are immutable, so stop at the size fstat gave instead of
             # paying one more read to see the end; a file cut short ends the
-            # loop early, and the checksum judges what was read either way.
-            got = 0
-            while got < size:
-                chunk = os.read(fd, size - got)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                got += len(chunk)
-        except OSError as exc:
-            raise translate(exc, f"cannot read artifact {opaque_id}") from exc
+            # read early, and the checksum judges what was read either way.
+            data = self.read_at(fd, 0, size, opaque_id)
         finally:
             os.close(fd)
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if expected is not None:
             verify_crc32c(self.what(opaque_id), expected, crc32c_b64(data))
         return data
+
+    def stat(self, opaque_id: str) -> ArtifactInfo:
+        """Size, stored CRC32C and attributes of ``opaque_id``, from its descriptor."""
+        fd, size, crc_b64 = self.open_for_read(opaque_id)
+        try:
+            content_type, metadata = read_attributes(fd) if self.checksums else (None, _NONE)
+        except OSError as exc:
+            raise translate(exc, f"cannot stat artifact {opaque_id}") from exc
+        finally:
+            os.close(fd)
+        return ArtifactInfo(size, crc_b64, content_type or DEFAULT_CONTENT_TYPE, metadata)
+
+    def read_range(self, opaque_id: str, byte_range: ByteRange) -> bytes:
+        """``byte_range`` of the object, by ``pread``; verified when it is the whole object."""
+        fd, size, expected = self.open_for_read(opaque_id)
+        try:
+            first, stop = byte_range.bounds(size)
+            data = self.read_at(fd, first, stop - first, opaque_id)
+        finally:
+            os.close(fd)
+        if expected is not None and first == 0 and len(data) == size:
+            verify_crc32c(self.what(opaque_id), expected, crc32c_b64(data))
+        return data
+
+    def read_at(self, fd: int, offset: int, length: int, opaque_id: str) -> bytes:
+        """Up to ``length`` bytes from ``offset``; short only where the file is."""
+        pieces: list[bytes] = []
+        got = 0
+        try:
+            while got < length:
+                piece = os.pread(fd, length - got, offset + got)
+                if not piece:
+                    break
+                pieces.append(piece)
+                got += len(piece)
+        except OSError as exc:
+            raise translate(exc, f"cannot read artifact {opaque_id}") from exc
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def read_chunk(self, fd: int, opaque_id: str, crc: Crc32c | None) -> bytes:
         """The next piece of a ``load_stream``, folded into ``crc`` in this thread."""

@@ -11,6 +11,11 @@ Integrity: every upload carries its CRC32C for GCS to verify, and every load
 checks the bytes against the CRC32C GCS returns (and our own copy in the
 object's metadata) before handing them back (``_gcs.outcomes``).
 
+Attributes (``contentType``, the caller's metadata) travel in the object
+resource of the request that creates the object, on every upload path, so no
+object ever exists without them. ``stat`` reads the object resource; range
+reads are ``Range`` media downloads, checked in ``_gcs.reads``.
+
 The SDK and aiohttp are imported on construction, not with this module, so the
 base package imports without the ``gcs`` extra: the modules that need them are
 imported inside the methods (after construction they are cached, so that costs
@@ -27,9 +32,11 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from .._core.attributes import ArtifactInfo, Attributes
 from .._core.base import BackendBase
 from .._core.checksum import Crc32c, crc32c_b64
 from .._core.errors import IntegrityError
+from .._core.ranges import ByteRange
 from .._core.retry import Backoff, retrying
 from .._core.stream import ChunkSource, read_head
 from .config import (
@@ -47,7 +54,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from .client import GcsClient
-    from .outcomes import Failed
+    from .outcomes import Failed, Target
 
 __all__ = ["GcsBackend"]
 
@@ -159,20 +166,19 @@ class GcsBackend(BackendBase):
             f"endpoint={without_userinfo(self._endpoint)!r})"
         )
 
-    async def _store(self, opaque_id: str, data: memoryview) -> None:
+    async def _store(self, opaque_id: str, data: memoryview, attributes: Attributes) -> None:
         from .errors import is_transient, status_of
-        from .outcomes import Failed, Target
+        from .outcomes import Failed
 
-        client = self._client or await self._ensure_client()
-        name = self.object_name(opaque_id)
+        target = await self._target(opaque_id)
+        client, name = target.client, target.name
         nonce = secrets.token_hex(16)
         crc = crc32c_b64(data)
         resumable = len(data) > self._resumable_threshold
         async with self._slots:
             outcome = await self._call(
-                lambda: client.upload(name, data, nonce, crc, resumable=resumable)
+                lambda: client.upload(name, data, nonce, crc, attributes, resumable=resumable)
             )
-            target = Target(client, self._call, self._bucket, opaque_id, name)
             if not isinstance(outcome, Failed):
                 target.check_stored(outcome, crc)
                 return
@@ -189,11 +195,10 @@ class GcsBackend(BackendBase):
 
     async def _load(self, opaque_id: str) -> bytes:
         from .errors import status_of
-        from .outcomes import Failed, Target
+        from .outcomes import Failed
 
-        client = self._client or await self._ensure_client()
-        name = self.object_name(opaque_id)
-        target = Target(client, self._call, self._bucket, opaque_id, name)
+        target = await self._target(opaque_id)
+        client, name = target.client, target.name
 
         async def fetch() -> bytes:
             got = await client.download(name)
@@ -212,28 +217,27 @@ class GcsBackend(BackendBase):
                 await target.raise_absent(outcome.exc)
         target.fail(outcome.exc, f"GcsBackend: cannot load artifact {opaque_id} from {target.url}")
 
-    async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
+    async def _store_stream(
+        self, opaque_id: str, source: ChunkSource, attributes: Attributes
+    ) -> None:
         import aiohttp
 
         from .errors import SessionGone, is_transient, status_of
-        from .outcomes import Target
 
         chunks = aiter(source)
         try:
             head, more = await read_head(chunks, self._resumable_threshold)
             if not more:
                 # Small enough to hold: the single-request upload, with its retries.
-                await self._store(opaque_id, memoryview(head))
+                await self._store(opaque_id, memoryview(head), attributes)
                 return
-            client = self._client or await self._ensure_client()
-            name = self.object_name(opaque_id)
-            target = Target(client, self._call, self._bucket, opaque_id, name)
+            target = await self._target(opaque_id)
             nonce = secrets.token_hex(16)
             crc = Crc32c()
             async with self._slots:
                 try:
-                    await client.resumable.upload_stream(
-                        name, head, chunks, nonce, crc, piece=self._stream_piece
+                    await target.client.resumable.upload_stream(
+                        target.name, head, chunks, nonce, crc, attributes, piece=self._stream_piece
                     )
                     return
                 except (TimeoutError, aiohttp.ClientError, SessionGone) as exc:
@@ -255,15 +259,13 @@ class GcsBackend(BackendBase):
     @contextlib.asynccontextmanager
     async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
         from .errors import status_of
-        from .outcomes import Failed, Target
+        from .outcomes import Failed
         from .wire import CRC_KEY, crc32c_of_hash_header
 
-        client = self._client or await self._ensure_client()
-        name = self.object_name(opaque_id)
-        target = Target(client, self._call, self._bucket, opaque_id, name)
+        target = await self._target(opaque_id)
         what = f"GcsBackend: cannot load artifact {opaque_id} from {target.url}"
         async with self._slots:
-            opened = await self._call(lambda: client.download_stream(name))
+            opened = await self._call(lambda: target.client.download_stream(target.name))
             if isinstance(opened, Failed):
                 if status_of(opened.exc) == 404:
                     await target.raise_absent(opened.exc)
@@ -276,6 +278,36 @@ class GcsBackend(BackendBase):
                 yield target.verified_chunks(opened, expected, what)
             finally:
                 opened.release()
+
+    async def _stat(self, opaque_id: str) -> ArtifactInfo:
+        from .reads import stat
+
+        target = await self._target(opaque_id)
+        async with self._slots:
+            return await stat(target)
+
+    async def _load_range(self, opaque_id: str, byte_range: ByteRange) -> bytes:
+        from .reads import read_range
+
+        target = await self._target(opaque_id)
+        async with self._slots:
+            return await read_range(target, byte_range)
+
+    @contextlib.asynccontextmanager
+    async def _load_range_stream(
+        self, opaque_id: str, byte_range: ByteRange
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        from .reads import open_range
+
+        target = await self._target(opaque_id)
+        async with self._slots, open_range(target, byte_range) as chunks:
+            yield chunks
+
+    async def _target(self, opaque_id: str) -> Target:
+        from .outcomes import Target
+
+        client = self._client or await self._ensure_client()
+        return Target(client, self._call, self._bucket, opaque_id, self.object_name(opaque_id))
 
     async def _aclose(self) -> None:
         if self._client is not None:

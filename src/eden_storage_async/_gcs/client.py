@@ -26,6 +26,7 @@ from urllib.parse import quote
 import aiohttp
 from gcloud.aio import auth, storage
 
+from .._core.attributes import Attributes
 from .._core.retry import Backoff
 from .._core.settle import settle
 from .lean import LeanUpload
@@ -57,11 +58,14 @@ _MEDIA = {"alt": "media"}
 
 @dataclass(frozen=True)
 class Download:
-    """A whole download and the checksums that came with it."""
+    """A download's body and the checksums that came with it; for a ranged
+    one also its status and ``Content-Range``."""
 
     data: bytes
     crc32c: str | None
     own_crc32c: str | None
+    status: int = 200
+    content_range: str | None = None
 
 
 class _NoCredentials:
@@ -115,7 +119,14 @@ class GcsClient:
         return (value,) if isinstance(value, str) and value else ()
 
     async def upload(
-        self, name: str, data: memoryview, nonce: str, crc: str, *, resumable: bool
+        self,
+        name: str,
+        data: memoryview,
+        nonce: str,
+        crc: str,
+        attributes: Attributes,
+        *,
+        resumable: bool,
     ) -> str | None:
         """Create ``name`` with ``ifGenerationMatch=0``; a 412 means it exists.
 
@@ -127,15 +138,15 @@ class GcsClient:
         caller saw it absent and stored the id again.
         """
         if resumable:
-            await settle(self.resumable.upload(name, data, nonce, crc))
+            await settle(self.resumable.upload(name, data, nonce, crc, attributes))
             return None
-        return await settle(self._upload_multipart(name, data, nonce, crc))
+        return await settle(self._upload_multipart(name, data, nonce, crc, attributes))
 
     async def _upload_multipart(
-        self, name: str, data: memoryview, nonce: str, crc: str
+        self, name: str, data: memoryview, nonce: str, crc: str, attributes: Attributes
     ) -> str | None:
         # https://cloud.google.com/storage/docs/uploading-objects#uploading-an-object
-        body, content_type, size = multipart_body(name, nonce, crc, data)
+        body, content_type, size = multipart_body(name, nonce, crc, data, attributes)
         if self._lean is not None and isinstance(body, bytes):
             return stored_crc32c(
                 await self._lean.post(body, content_type, await self.auth_headers())
@@ -149,41 +160,56 @@ class GcsClient:
             await raise_for_status(resp)
             return stored_crc32c(await resp.read())
 
-    async def download(self, name: str) -> Download:
-        """The bytes of ``name``, with the checksums its reply carried."""
+    async def download(self, name: str, range_header: str | None = None) -> Download:
+        """The bytes of ``name`` (of a range, with ``range_header``), with the
+        checksums its reply carried. A 416 comes back as an empty ``Download``."""
         async with self._session.get(
             self._media_url(name),
             params=_MEDIA,
-            headers=await self.auth_headers(),
+            headers=await self._download_headers(range_header),
             timeout=self._timeouts.download(),
         ) as resp:
+            if resp.status == 416 and range_header is not None:
+                await resp.read()
+                return Download(b"", None, None, 416, resp.headers.get("Content-Range"))
             await raise_for_status(resp)
             data = await resp.read()
             return Download(
-                data, crc32c_of_hash_header(resp.headers), resp.headers.get(_OWN_CRC_HEADER)
+                data,
+                crc32c_of_hash_header(resp.headers),
+                resp.headers.get(_OWN_CRC_HEADER),
+                resp.status,
+                resp.headers.get("Content-Range"),
             )
 
-    async def download_stream(self, name: str) -> aiohttp.ClientResponse:
-        """The open media download of ``name``; the caller reads and releases it."""
+    async def download_stream(
+        self, name: str, range_header: str | None = None
+    ) -> aiohttp.ClientResponse:
+        """The open media download of ``name`` (of a range, with ``range_header``,
+        when a 416 is returned too); the caller reads and releases it."""
         resp = await self._session.get(
             self._media_url(name),
             params=_MEDIA,
-            headers=await self.auth_headers(),
+            headers=await self._download_headers(range_header),
             timeout=self._timeouts.download(),
         )
-        if resp.status >= 400:
+        if resp.status >= 400 and not (resp.status == 416 and range_header is not None):
             try:
                 await raise_for_status(resp)
             finally:
                 resp.release()
         return resp
 
-    async def facts_of(self, name: str) -> ObjectFacts:
-        """The nonce and checksums recorded on ``name``."""
+    async def resource_of(self, name: str) -> dict[str, object]:
+        """The object resource of ``name`` (its JSON metadata)."""
         meta = await self._storage.download_metadata(
             self._bucket, name, headers={}, timeout=self._timeouts.small()
         )
-        return facts_of_resource(meta)
+        return meta if isinstance(meta, dict) else {}
+
+    async def facts_of(self, name: str) -> ObjectFacts:
+        """The nonce and checksums recorded on ``name``."""
+        return facts_of_resource(await self.resource_of(name))
 
     async def bucket_exists(self) -> bool | None:
         """True or False from the bucket-metadata call; None when it is refused (403)."""
@@ -216,6 +242,12 @@ class GcsClient:
         if self._token is None:
             return {}
         return {"Authorization": f"Bearer {await self._token.get()}"}
+
+    async def _download_headers(self, range_header: str | None) -> dict[str, str]:
+        headers = await self.auth_headers()
+        if range_header is not None:
+            headers["Range"] = range_header
+        return headers
 
     def _media_url(self, name: str) -> str:
         return f"{self._object_url}/{quote(name, safe='')}"

@@ -43,9 +43,12 @@ class Failed:
 
 
 class Call(Protocol):
-    """The backend's retrying runner: a final failure comes back as ``Failed``."""
+    """The backend's retrying runner: a final failure comes back as ``Failed``;
+    ``retry_mismatch`` retries an ``IntegrityError`` too."""
 
-    def __call__(self, operation: Callable[[], Awaitable[_T]], /) -> Awaitable[_T | Failed]: ...
+    def __call__(
+        self, operation: Callable[[], Awaitable[_T]], /, *, retry_mismatch: bool = False
+    ) -> Awaitable[_T | Failed]: ...
 
 
 @dataclass(frozen=True)
@@ -131,18 +134,18 @@ class Target:
                 f"{reported}, but the bytes sent give {crc}: the stored copy is corrupt"
             )
 
-    async def raise_absent(self, miss: Exception) -> NoReturn:
+    async def raise_absent(self, miss: Exception, action: str = "load") -> NoReturn:
         """After a 404 on a read: the bucket metadata says which of the two is missing."""
         exists = await self.call(self.client.bucket_exists)
         if isinstance(exists, Failed):
             self.fail(
                 exists.exc,
-                f"GcsBackend: load of artifact {self.opaque_id} got 404 and could not check "
-                f"whether bucket {self.bucket!r} exists",
+                f"GcsBackend: {action} of artifact {self.opaque_id} got 404 and could not "
+                f"check whether bucket {self.bucket!r} exists",
             )
         if exists is False:
             raise BucketNotFound(
-                f"GcsBackend: cannot load artifact {self.opaque_id}: "
+                f"GcsBackend: cannot {action} artifact {self.opaque_id}: "
                 f"bucket {self.bucket!r} does not exist"
             ) from self.cause(miss)
         if exists is None:

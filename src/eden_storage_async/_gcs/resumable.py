@@ -17,7 +17,10 @@ Two shapes (https://cloud.google.com/storage/docs/performing-resumable-uploads):
   piece, not the upload.
 
 Both carry ``ifGenerationMatch=0`` on the initiation: the final PUT answers 412
-if the name is taken.
+if the name is taken. The object's attributes (``contentType``, the custom
+metadata) ride in the initiation's resource, so the object is created with
+them; every PUT names the same content type, because fake-gcs-server v1.54.0
+stores the final PUT's ``Content-Type`` over the resource's.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from .._core.attributes import Attributes
 from .._core.checksum import Crc32c
 from .._core.retry import Backoff, retrying
 from .._core.settle import settle
 from .config import STREAM_PIECE
 from .errors import SessionGone, is_transient
-from .wire import CONTENT_TYPE, CRC_KEY, NONCE_KEY, Timeouts, chunks, raise_for_status
+from .wire import Timeouts, chunks, custom_metadata, raise_for_status
 
 __all__ = ["Resumable"]
 
@@ -59,37 +63,41 @@ class Resumable:
     # partial object (pinned in tests/gcs/test_emulator_gaps.py).
     resume: bool = True
 
-    async def upload(self, name: str, data: memoryview, nonce: str, crc: str) -> None:
+    async def upload(
+        self, name: str, data: memoryview, nonce: str, crc: str, attributes: Attributes
+    ) -> None:
         """Create ``name`` from ``data`` with one PUT, not retried here: the
         backend retries the whole store, and a 412 comes straight back to it."""
-        uri = await self.initiate(name, nonce, size=len(data), crc=crc)
+        uri = await self.initiate(name, nonce, attributes, size=len(data), crc=crc)
+        content_type = attributes.effective_content_type
         # No Authorization header: the session URI is the credential, and it
         # may name another host than the API root.
         async with self.session.put(
             uri,
             data=chunks(data),
-            headers={"Content-Type": CONTENT_TYPE, "Content-Length": str(len(data))},
+            headers={"Content-Type": content_type, "Content-Length": str(len(data))},
             timeout=self.timeouts.upload(len(data)),
         ) as resp:
             await raise_for_status(resp)
             await resp.read()
 
-    async def initiate(self, name: str, nonce: str, *, size: int | None, crc: str | None) -> str:
+    async def initiate(
+        self, name: str, nonce: str, attributes: Attributes, *, size: int | None, crc: str | None
+    ) -> str:
         """Start a resumable upload with ``ifGenerationMatch=0``; return its session URI."""
+        content_type = attributes.effective_content_type
         headers = {
             "Content-Type": "application/json; charset=UTF-8",
-            "X-Upload-Content-Type": CONTENT_TYPE,
+            "X-Upload-Content-Type": content_type,
             **(await self.auth_headers()),
         }
         if size is not None:
             headers["X-Upload-Content-Length"] = str(size)
-        custom = {NONCE_KEY: nonce}
-        resource: dict[str, object] = {"name": name, "contentType": CONTENT_TYPE}
+        resource: dict[str, object] = {"name": name, "contentType": content_type}
         if crc is not None:
             # GCS checks the completed body against it and refuses a mismatch.
             resource["crc32c"] = crc
-            custom[CRC_KEY] = crc
-        resource["metadata"] = custom
+        resource["metadata"] = custom_metadata(attributes, nonce, crc)
         async with self.session.post(
             self.upload_url,
             params={"uploadType": "resumable", "name": name, "ifGenerationMatch": "0"},
@@ -108,6 +116,7 @@ class Resumable:
         rest: AsyncIterator[memoryview],
         nonce: str,
         crc: Crc32c,
+        attributes: Attributes,
         *,
         piece: int = STREAM_PIECE,
     ) -> int:
@@ -124,10 +133,11 @@ class Resumable:
         # Retried here, not by the backend: the caller's chunks are already
         # being read. A session left behind by a lost reply expires unused.
         uri = await retrying(
-            lambda: self.initiate(name, nonce, size=None, crc=None),
+            lambda: self.initiate(name, nonce, attributes, size=None, crc=None),
             should_retry=is_transient,
             backoff=self.retry,
         )
+        content_type = attributes.effective_content_type
         offset = 0
         buffer = head
         try:
@@ -144,7 +154,7 @@ class Resumable:
                     break
                 body = bytes(buffer[:piece])
                 del buffer[:piece]
-                kept = await self._send(uri, body, offset, total=None, crc=None)
+                kept = await self._send(uri, body, offset, content_type, total=None, crc=None)
                 if kept <= offset:
                     raise aiohttp.ClientPayloadError(
                         f"resumable upload made no progress at byte {offset}"
@@ -156,7 +166,7 @@ class Resumable:
             total = offset + len(buffer)
             body = bytes(buffer)
             buffer.clear()
-            kept = await self._send(uri, body, offset, total=total, crc=crc.b64())
+            kept = await self._send(uri, body, offset, content_type, total=total, crc=crc.b64())
             if kept != total:
                 raise aiohttp.ClientPayloadError(
                     f"resumable upload ended at byte {kept} of {total}"
@@ -168,7 +178,14 @@ class Resumable:
         return total
 
     async def _send(
-        self, uri: str, body: bytes, offset: int, *, total: int | None, crc: str | None
+        self,
+        uri: str,
+        body: bytes,
+        offset: int,
+        content_type: str,
+        *,
+        total: int | None,
+        crc: str | None,
     ) -> int:
         """PUT ``body`` at ``offset``; return how many bytes the service holds.
 
@@ -179,7 +196,7 @@ class Resumable:
         from it.
         """
         if not self.resume:
-            return await self._put(uri, memoryview(body), offset, total, crc)
+            return await self._put(uri, memoryview(body), offset, content_type, total, crc)
         end = offset + len(body)
         failed = False
 
@@ -201,7 +218,8 @@ class Resumable:
                     return kept
                 start = kept
             try:
-                return await self._put(uri, memoryview(body)[start - offset :], start, total, crc)
+                view = memoryview(body)[start - offset :]
+                return await self._put(uri, view, start, content_type, total, crc)
             except Exception:
                 failed = True
                 raise
@@ -209,12 +227,18 @@ class Resumable:
         return await retrying(attempt, should_retry=is_transient, backoff=self.retry)
 
     async def _put(
-        self, uri: str, body: memoryview, offset: int, total: int | None, crc: str | None
+        self,
+        uri: str,
+        body: memoryview,
+        offset: int,
+        content_type: str,
+        total: int | None,
+        crc: str | None,
     ) -> int:
         last = offset + len(body) - 1
         size = "*" if total is None else str(total)
         headers = {
-            "Content-Type": CONTENT_TYPE,
+            "Content-Type": content_type,
             "Content-Length": str(len(body)),
             "Content-Range": f"bytes {offset}-{last}/{size}" if body else f"bytes */{size}",
         }

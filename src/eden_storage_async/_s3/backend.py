@@ -9,8 +9,9 @@ Every store carries the body's CRC32C and every load checks it
 is built, and nowhere else; the base package works without the ``s3`` extra.
 
 The hot path talks to its client only through ``put_object``, ``get_object``
-and ``head_object``, with the keyword arguments used below, so a lean client
-with just those three calls can stand in for aiobotocore's.
+and ``head_object``, with the keyword arguments used here and in ``reads.py``
+and ``stat.py``, so a lean client with just those three calls can stand in for
+aiobotocore's (``stat``'s HeadBucket after a 404 goes to aiobotocore).
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
+from .._core.attributes import ArtifactInfo, Attributes
 from .._core.base import BackendBase
 from .._core.checksum import crc32c_b64
 from .._core.errors import ConfigError, ConflictRetriesExhausted
+from .._core.ranges import ByteRange
 from .._core.retry import Backoff, retrying
 from .._core.settle import settle
 from .._core.stream import ChunkSource, read_head
-from .checksum import METADATA_KEY, StreamCheck, verified_chunks, verify_body
+from .checksum import METADATA_KEY
 from .client import (
     S3Client,
     client_config_kwargs,
@@ -46,7 +49,6 @@ from .config import (
     check_settings,
 )
 from .errors import (
-    LOAD_CODES,
     STORE_CODES,
     is_conditional_conflict,
     is_precondition_failed,
@@ -55,6 +57,7 @@ from .errors import (
 )
 from .multipart import CompleteConflict, Tally, upload_multipart
 from .nonce import NONCE_KEY, is_this_write
+from .reads import Reader
 
 __all__ = ["S3Backend", "S3Client"]
 
@@ -204,12 +207,15 @@ class S3Backend(BackendBase):
         """``operation`` retried on transient failures within ``retry``."""
         return await retrying(operation, should_retry=is_transient, backoff=self._retry)
 
-    async def _store(self, opaque_id: str, data: memoryview) -> None:
+    async def _store(self, opaque_id: str, data: memoryview, attributes: Attributes) -> None:
         key = self._key(opaque_id)
         what = f"cannot store artifact {opaque_id} at s3://{self._bucket}/{key}"
         body = object_body(data)
         crc = crc32c_b64(body)
         nonce = secrets.token_hex(16)
+        # One request carries the attributes with the bytes: published together
+        # or not at all. check_attributes refused our bookkeeping keys.
+        metadata = {**attributes.metadata, NONCE_KEY: nonce, METADATA_KEY: crc}
         with map_s3_errors(what, STORE_CODES):
             client = await self._get_client()
 
@@ -225,8 +231,11 @@ class S3Backend(BackendBase):
                         Key=key,
                         Body=body,
                         IfNoneMatch="*",
-                        Metadata={NONCE_KEY: nonce, METADATA_KEY: crc},
+                        Metadata=metadata,
                         ChecksumCRC32C=crc,
+                        # The default too: stat then reads the same type back
+                        # whatever the service would have defaulted to.
+                        ContentType=attributes.effective_content_type,
                     )
                 )
 
@@ -263,28 +272,9 @@ class S3Backend(BackendBase):
             retry=self._retry,
         )
 
-    async def _load(self, opaque_id: str) -> bytes:
-        key = self._key(opaque_id)
-        what = f"cannot load artifact {opaque_id} from s3://{self._bucket}/{key}"
-        with map_s3_errors(what, LOAD_CODES):
-            client = await self._get_client()
-
-            async def get() -> bytes:
-                response = await client.get_object(
-                    Bucket=self._bucket, Key=key, ChecksumMode="ENABLED"
-                )
-                # The context closes the body even if the read fails or is
-                # cancelled, so its connection goes back to the pool (or is
-                # dropped), never leaked.
-                async with response["Body"] as stream:
-                    payload: bytes = await stream.read()
-                # A mismatch raises IntegrityError and the bytes are dropped; it
-                # is retried, since a body damaged on the way reads back whole.
-                return verify_body(what, response, payload)
-
-            return await self._retrying(get)
-
-    async def _store_stream(self, opaque_id: str, source: ChunkSource) -> None:
+    async def _store_stream(
+        self, opaque_id: str, source: ChunkSource, attributes: Attributes
+    ) -> None:
         key = self._key(opaque_id)
         what = f"cannot store artifact {opaque_id} at s3://{self._bucket}/{key}"
         attempt = 0
@@ -295,7 +285,7 @@ class S3Backend(BackendBase):
                 head, more = await read_head(chunks, self._multipart_threshold)
                 if not more:
                     # The whole stream fits under the threshold: one PutObject.
-                    await self._store(opaque_id, memoryview(head))
+                    await self._store(opaque_id, memoryview(head), attributes)
                     return
                 nonce = secrets.token_hex(16)
                 tally = Tally()
@@ -306,7 +296,8 @@ class S3Backend(BackendBase):
                             client,
                             bucket=self._bucket,
                             key=key,
-                            metadata={NONCE_KEY: nonce},
+                            metadata={**attributes.metadata, NONCE_KEY: nonce},
+                            content_type=attributes.effective_content_type,
                             head=head,
                             rest=chunks,
                             part_size=self._part_size,
@@ -334,20 +325,33 @@ class S3Backend(BackendBase):
             # A list or tuple of chunks: the whole upload starts over.
             await asyncio.sleep(self._conflict_backoff.delay(attempt))
 
+    async def _reader(self, opaque_id: str, verb: str = "load") -> Reader:
+        key = self._key(opaque_id)
+        what = f"cannot {verb} artifact {opaque_id} from s3://{self._bucket}/{key}"
+        with map_s3_errors(what):
+            client = await self._get_client()
+        return Reader(client, self._bucket, key, what, self._retry)
+
+    async def _load(self, opaque_id: str) -> bytes:
+        return await (await self._reader(opaque_id)).load()
+
+    async def _stat(self, opaque_id: str) -> ArtifactInfo:
+        return await (await self._reader(opaque_id, "stat")).stat()
+
+    async def _load_range(self, opaque_id: str, byte_range: ByteRange) -> bytes:
+        return await (await self._reader(opaque_id)).load_range(byte_range)
+
     @contextlib.asynccontextmanager
     async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        key = self._key(opaque_id)
-        what = f"cannot load artifact {opaque_id} from s3://{self._bucket}/{key}"
-        with map_s3_errors(what, LOAD_CODES):
-            client = await self._get_client()
-            # Only the request is retried: once bytes are handed out, a failure
-            # mid-body cannot be taken back and is raised.
-            response = await self._retrying(
-                lambda: client.get_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")
-            )
-        # Closed on exit, read to the end or not, so the connection is never leaked.
-        async with response["Body"] as stream:
-            yield verified_chunks(stream, what, StreamCheck(what, response))
+        async with (await self._reader(opaque_id)).load_stream() as chunks:
+            yield chunks
+
+    @contextlib.asynccontextmanager
+    async def _load_range_stream(
+        self, opaque_id: str, byte_range: ByteRange
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        async with (await self._reader(opaque_id)).load_range_stream(byte_range) as chunks:
+            yield chunks
 
     async def _aclose(self) -> None:
         await self._owned.aclose()

@@ -17,7 +17,7 @@ Imports no SDK: the backend calls these with plain mappings and bodies.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from .._core.checksum import Crc32c, crc32c_b64, verify_crc32c
@@ -87,7 +87,9 @@ class StreamCheck:
             _check(self._what, self._expected, self._crc.b64())
 
 
-async def verified_chunks(stream: Any, what: str, check: StreamCheck) -> AsyncIterator[bytes]:
+async def verified_chunks(
+    stream: Any, what: str, check: StreamCheck
+) -> AsyncGenerator[bytes, None]:
     """A ``GetObject`` body in pieces; at its end, ``IntegrityError`` if its CRC32C is wrong.
 
     Bytes are handed out as they arrive, so a stream is verified only once it
@@ -103,17 +105,25 @@ async def verified_chunks(stream: Any, what: str, check: StreamCheck) -> AsyncIt
         yield chunk
 
 
-def drop_sdk_crc32c_validation(context: dict[str, Any], **_: Any) -> None:
+def drop_sdk_crc32c_validation(
+    context: dict[str, Any], params: dict[str, Any] | None = None, **_: Any
+) -> None:
     """``before-call`` hook: botocore must not check CRC32C itself; we do.
 
     ``ChecksumMode="ENABLED"`` makes botocore validate the first algorithm it
     supports among those the answer carries. CRC32C is among them only when
     ``awscrt`` is installed; then the body would be checksummed twice, on the
     loop. Other algorithms (an object another tool wrote with CRC32 or SHA-256)
-    stay with botocore, whose ``FlexibleChecksumError`` becomes ``IntegrityError``.
+    stay with botocore, whose ``FlexibleChecksumError`` becomes ``IntegrityError``,
+    except on a ranged read: a whole-object checksum sent with a strict slice
+    would fail a correct answer, and the lean path checks none of them either.
     """
     checksum = context.get("checksum")
     if isinstance(checksum, dict):
         algorithms = checksum.get("response_algorithms")
         if algorithms:
-            checksum["response_algorithms"] = [a for a in algorithms if a != "crc32c"]
+            headers = (params or {}).get("headers") or {}
+            ranged = "Range" in headers
+            checksum["response_algorithms"] = [
+                a for a in algorithms if a != "crc32c" and not ranged
+            ]

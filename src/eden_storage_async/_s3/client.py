@@ -46,6 +46,10 @@ class S3Client(Protocol):
         """HeadObject."""
         ...
 
+    async def head_bucket(self, **kwargs: Any) -> Mapping[str, Any]:
+        """HeadBucket: ``stat`` asks it only after a HeadObject's 404."""
+        ...
+
 
 def client_config_kwargs(
     max_concurrency: int, connect_timeout: float, read_timeout: float

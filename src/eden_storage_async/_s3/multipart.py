@@ -65,6 +65,7 @@ async def upload_multipart(
     bucket: str,
     key: str,
     metadata: dict[str, str],
+    content_type: str,
     head: bytearray,
     rest: AsyncIterator[memoryview],
     part_size: int,
@@ -72,6 +73,9 @@ async def upload_multipart(
     retry: Backoff,
 ) -> None:
     """Upload ``head`` then ``rest`` as one multipart upload, counting into ``tally``.
+
+    ``metadata`` and ``content_type`` are fixed at CreateMultipartUpload and
+    published with the object at completion, never before.
 
     Botocore errors propagate as they are (the caller maps them), except a 409
     at completion, which becomes ``CompleteConflict`` so the caller can decide
@@ -90,6 +94,7 @@ async def upload_multipart(
             Bucket=bucket,
             Key=key,
             Metadata=metadata,
+            ContentType=content_type,
             ChecksumAlgorithm="CRC32C",
             ChecksumType="FULL_OBJECT",
         )

@@ -117,11 +117,14 @@ class LeanS3Calls:
         IfNoneMatch: str | None = None,
         Metadata: Mapping[str, str] | None = None,
         ChecksumCRC32C: str | None = None,
+        ContentType: str | None = None,
     ) -> dict[str, Any]:
         """PutObject: ``ETag``, ``ChecksumCRC32C`` (when answered), ``ResponseMetadata``."""
         headers: dict[str, str] = {}
         if IfNoneMatch is not None:
             headers["If-None-Match"] = IfNoneMatch
+        if ContentType is not None:
+            headers["Content-Type"] = ContentType
         if ChecksumCRC32C is not None:
             # The service checks the body against it (S3, SeaweedFS: 400 BadDigest).
             headers["x-amz-checksum-crc32c"] = ChecksumCRC32C
@@ -133,10 +136,13 @@ class LeanS3Calls:
         return put_fields(metadata)
 
     async def get_object(
-        self, *, Bucket: str, Key: str, ChecksumMode: str | None = None
+        self, *, Bucket: str, Key: str, ChecksumMode: str | None = None, Range: str | None = None
     ) -> dict[str, Any]:
-        """GetObject: the HeadObject fields plus ``Body`` (``LeanBody``)."""
+        """GetObject: the HeadObject fields plus ``Body`` (``LeanBody``), and
+        ``ContentRange`` when a ``Range`` was answered with 206."""
         headers = {"x-amz-checksum-mode": ChecksumMode} if ChecksumMode else {}
+        if Range is not None:
+            headers["Range"] = Range
         response, metadata = await self._send("GetObject", "GET", Bucket, Key, headers, None)
         fields = object_fields(metadata)
         fields["Body"] = LeanBody(

@@ -79,6 +79,7 @@ def object_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
         ("etag", "ETag"),
         ("x-amz-checksum-crc32c", "ChecksumCRC32C"),
         ("content-type", "ContentType"),
+        ("content-range", "ContentRange"),
         ("x-amz-version-id", "VersionId"),
     ):
         value = headers.get(header)
