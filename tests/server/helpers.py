@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
-from types import TracebackType
-from typing import Self
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
-from eden_storage_async import ArtifactBackend, ArtifactInfo, Payload, create_app
+from eden_storage_async import ArtifactBackend, ArtifactInfo, BackendBase, create_app
+from eden_storage_async._core.attributes import Attributes
+from eden_storage_async._core.stream import ChunkSource
 
 TOKEN = "s3cr3t-test-token-4f9a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,119 +24,51 @@ EXPERIMENT = "exp-1"
 URI = re.compile(r"eden://artifacts/([0-9a-f]{32})")
 
 
-class RecordingBackend:
+class RecordingBackend(BackendBase):
     """Passes every call through and remembers each store, so a test can prove none ran."""
 
     def __init__(self, inner: ArtifactBackend) -> None:
         self.inner = inner
         self.stored: list[str] = []
 
-    async def store(
-        self,
-        opaque_id: str,
-        data: Payload,
-        *,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> None:
+    async def _store(self, opaque_id: str, data: memoryview, attributes: Attributes) -> None:
         self.stored.append(opaque_id)
-        await self.inner.store(opaque_id, data, content_type=content_type, metadata=metadata)
+        await self.inner.store(
+            opaque_id, data, content_type=attributes.content_type, metadata=attributes.metadata
+        )
 
-    async def load(self, opaque_id: str) -> bytes:
+    async def _load(self, opaque_id: str) -> bytes:
         return await self.inner.load(opaque_id)
 
-    async def stat(self, opaque_id: str) -> ArtifactInfo:
+    async def _stat(self, opaque_id: str) -> ArtifactInfo:
         return await self.inner.stat(opaque_id)
 
-    async def load_range(self, opaque_id: str, start: int, end: int | None = None) -> bytes:
-        return await self.inner.load_range(opaque_id, start, end)
-
-    async def store_stream(
-        self,
-        opaque_id: str,
-        chunks: AsyncIterable[Payload] | Iterable[Payload],
-        *,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+    async def _store_stream(
+        self, opaque_id: str, source: ChunkSource, attributes: Attributes
     ) -> None:
         self.stored.append(opaque_id)
         await self.inner.store_stream(
-            opaque_id, chunks, content_type=content_type, metadata=metadata
+            opaque_id, source, content_type=attributes.content_type, metadata=attributes.metadata
         )
 
-    def load_stream(
-        self, opaque_id: str, *, start: int = 0, end: int | None = None
-    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        return self.inner.load_stream(opaque_id, start=start, end=end)
-
-    async def aclose(self) -> None:
+    async def _aclose(self) -> None:
         await self.inner.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-class FailingBackend:
+class FailingBackend(BackendBase):
     """Every store and load raises ``error``: the paths a healthy server never takes."""
 
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    async def store(
-        self,
-        opaque_id: str,
-        data: Payload,
-        *,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> None:
+    async def _store(self, opaque_id: str, data: memoryview, attributes: Attributes) -> None:
         raise self.error
 
-    async def load(self, opaque_id: str) -> bytes:
+    async def _load(self, opaque_id: str) -> bytes:
         raise self.error
 
-    async def stat(self, opaque_id: str) -> ArtifactInfo:
+    async def _stat(self, opaque_id: str) -> ArtifactInfo:
         raise self.error
-
-    async def load_range(self, opaque_id: str, start: int, end: int | None = None) -> bytes:
-        raise self.error
-
-    async def store_stream(
-        self,
-        opaque_id: str,
-        chunks: AsyncIterable[Payload] | Iterable[Payload],
-        *,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> None:
-        raise self.error
-
-    def load_stream(
-        self, opaque_id: str, *, start: int = 0, end: int | None = None
-    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        raise self.error
-
-    async def aclose(self) -> None:
-        pass
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        pass
 
 
 @contextlib.asynccontextmanager
