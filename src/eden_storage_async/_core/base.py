@@ -19,7 +19,7 @@ from .attributes import ArtifactInfo, Attributes, check_attributes
 from .errors import BackendClosed
 from .ids import Payload, as_payload, validate_opaque_id
 from .ranges import ByteRange, plan_range
-from .stream import Chunks, ChunkSource, check_chunks
+from .stream import Chunks, ChunkSource, check_chunks, no_chunks
 
 __all__ = ["BackendBase"]
 
@@ -141,7 +141,7 @@ class BackendBase(ABC):
                 return
             byte_range = await self._resolve(opaque_id, plan, start, end)
             if byte_range is None:
-                yield _no_chunks()
+                yield no_chunks()
                 return
             async with self._load_range_stream(opaque_id, byte_range) as chunks:
                 yield chunks
@@ -251,9 +251,3 @@ class BackendBase(ABC):
 async def _one_chunk(payload: bytes) -> AsyncIterator[bytes]:
     if payload:
         yield payload
-
-
-async def _no_chunks() -> AsyncIterator[bytes]:
-    nothing: tuple[bytes, ...] = ()
-    for chunk in nothing:
-        yield chunk

@@ -15,12 +15,14 @@ whole CRC32C where the answer turns out to be the whole object.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from .errors import IntegrityError
 
-__all__ = ["ByteRange", "plan_range"]
+__all__ = ["ByteRange", "plan_range", "slice_stream"]
 
 
 @dataclass(frozen=True)
@@ -97,3 +99,21 @@ def plan_range(start: int, end: int | None) -> ByteRange | bool | None:
     if start < 0 and end < 0 and end <= start:
         return False
     return None
+
+
+async def slice_stream(
+    chunks: AsyncGenerator[bytes, None], first: int, stop: int | None
+) -> AsyncIterator[bytes]:
+    """``[first:stop]`` of a whole object's stream (``stop`` None: to the end).
+
+    Read to the end all the same, so a check that ``chunks`` runs when it is
+    exhausted (the whole object's CRC32C) still runs.
+    """
+    offset = 0
+    async with contextlib.aclosing(chunks):
+        async for chunk in chunks:
+            low = max(first - offset, 0)
+            high = len(chunk) if stop is None else min(stop - offset, len(chunk))
+            if low < high:
+                yield chunk if (low, high) == (0, len(chunk)) else chunk[low:high]
+            offset += len(chunk)

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from .ids import Payload, as_payload
 
-__all__ = ["ChunkSource", "aiterate", "check_chunks", "read_head"]
+__all__ = ["ChunkSource", "aiterate", "check_chunks", "no_chunks", "read_head"]
 
 _T = TypeVar("_T")
 
@@ -37,6 +37,13 @@ async def read_head(chunks: AsyncIterator[memoryview], limit: int) -> tuple[byte
         if len(head) > limit:
             return head, True
     return head, False
+
+
+async def no_chunks() -> AsyncGenerator[bytes, None]:
+    """The stream of an empty answer: an async generator that yields nothing."""
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:
+        yield chunk
 
 
 def check_chunks(chunks: object) -> None:

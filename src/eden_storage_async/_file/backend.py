@@ -141,22 +141,25 @@ class FileArtifactBackend(BackendBase):
             first, stop = byte_range.bounds(size)
             # A range that is the whole object can still be verified.
             whole = expected if (first, stop) == (0, size) else None
-            yield self._read_range_chunks(fd, opaque_id, first, stop, whole)
+            yield self._read_chunks(fd, opaque_id, first, stop, whole)
         finally:
             await asyncio.shield(asyncio.to_thread(os.close, fd))
 
-    async def _read_range_chunks(
+    async def _read_chunks(
         self, fd: int, opaque_id: str, first: int, stop: int, expected: str | None
     ) -> AsyncIterator[bytes]:
+        # Chunks are handed out as they arrive; the checksum can only be judged
+        # at the end, so a stream is verified once it ends without an error.
+        # Objects are immutable, so the stream stops at the size fstat gave.
         crc = Crc32c() if expected is not None else None
         offset = first
         while offset < stop:
             length = min(READ_CHUNK, stop - offset)
-            chunk = await self._in_read_thread(self._ops.read_at, fd, offset, length, opaque_id)
+            chunk = await self._in_read_thread(
+                self._ops.read_at, fd, offset, length, opaque_id, crc
+            )
             if not chunk:
                 break
-            if crc is not None:
-                crc.update(chunk)
             offset += len(chunk)
             yield chunk
         if crc is not None and expected is not None:
@@ -195,26 +198,12 @@ class FileArtifactBackend(BackendBase):
 
     @contextlib.asynccontextmanager
     async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        fd, _, expected = await self._in_read_thread(self._ops.open_for_read, opaque_id)
+        fd, size, expected = await self._in_read_thread(self._ops.open_for_read, opaque_id)
         try:
-            yield self._read_chunks(fd, opaque_id, expected)
+            yield self._read_chunks(fd, opaque_id, 0, size, expected)
         finally:
             # The close is quick, but under a cancellation it must still happen.
             await asyncio.shield(asyncio.to_thread(os.close, fd))
-
-    async def _read_chunks(
-        self, fd: int, opaque_id: str, expected: str | None
-    ) -> AsyncIterator[bytes]:
-        # Chunks are handed out as they arrive; the checksum can only be judged
-        # at the end, so a stream is verified once it ends without an error.
-        crc = Crc32c() if expected is not None else None
-        while True:
-            chunk = await self._in_read_thread(self._ops.read_chunk, fd, opaque_id, crc)
-            if not chunk:
-                break
-            yield chunk
-        if crc is not None and expected is not None:
-            verify_crc32c(self._ops.what(opaque_id), expected, crc.b64())
 
     async def _aclose(self) -> None:
         await self._dir_sync.aclose()

@@ -257,8 +257,13 @@ class FileOps:
             verify_crc32c(self.what(opaque_id), expected, crc32c_b64(data))
         return data
 
-    def read_at(self, fd: int, offset: int, length: int, opaque_id: str) -> bytes:
-        """Up to ``length`` bytes from ``offset``; short only where the file is."""
+    def read_at(
+        self, fd: int, offset: int, length: int, opaque_id: str, crc: Crc32c | None = None
+    ) -> bytes:
+        """Up to ``length`` bytes from ``offset``; short only where the file is.
+
+        Folded into ``crc`` here, in the worker thread, for a stream's checksum.
+        """
         pieces: list[bytes] = []
         got = 0
         try:
@@ -270,17 +275,10 @@ class FileOps:
                 got += len(piece)
         except OSError as exc:
             raise translate(exc, f"cannot read artifact {opaque_id}") from exc
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    def read_chunk(self, fd: int, opaque_id: str, crc: Crc32c | None) -> bytes:
-        """The next piece of a ``load_stream``, folded into ``crc`` in this thread."""
-        try:
-            chunk = os.read(fd, READ_CHUNK)
-        except OSError as exc:
-            raise translate(exc, f"cannot read artifact {opaque_id}") from exc
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if crc is not None:
-            crc.update(chunk)
-        return chunk
+            crc.update(data)
+        return data
 
     def what(self, opaque_id: str) -> str:
         """How an IntegrityError names the object."""

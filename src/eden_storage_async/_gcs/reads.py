@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from .._core.checksum import Crc32c
 from .._core.errors import IntegrityError
+from .._core.ranges import ByteRange, slice_stream
+from .._core.stream import no_chunks
 from .errors import status_of
 from .outcomes import Failed
 from .wire import CRC_KEY, crc32c_of_hash_header, info_of_resource
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
     import aiohttp
 
     from .._core.attributes import ArtifactInfo
-    from .._core.ranges import ByteRange
     from .client import Download
     from .outcomes import Target
 
@@ -101,7 +102,7 @@ async def open_range(target: Target, byte_range: ByteRange) -> AsyncIterator[Asy
     try:
         body = _Body(target, opened, _what(target, byte_range))
         if opened.status == 416:
-            yield _nothing()
+            yield no_chunks()
         elif opened.status == 206:
             yield _partial(body, byte_range)
         else:
@@ -185,7 +186,7 @@ class _Body:
     crc: Crc32c = field(default_factory=Crc32c)
     size: int = 0
 
-    async def pieces(self) -> AsyncIterator[bytes]:
+    async def pieces(self) -> AsyncGenerator[bytes, None]:
         while True:
             try:
                 piece = await self.resp.content.read(_PIECE)
@@ -219,25 +220,16 @@ async def _whole(
     size = body.resp.content_length
     suffix = byte_range.suffix if size is None else None
     first, stop = (byte_range.start, byte_range.stop) if size is None else byte_range.bounds(size)
+    if suffix is None:
+        async for piece in slice_stream(body.pieces(), first, stop):
+            yield piece
+        body.target.verify(expected, body.crc.b64())
+        return
     # Only a suffix of a body of unknown size needs holding: its last n bytes.
     tail = bytearray()
-    position = 0
     async for piece in body.pieces():
-        if suffix is not None:
-            tail += piece
-            del tail[: max(0, len(tail) - suffix)]
-        else:
-            low = max(0, first - position)
-            high = len(piece) if stop is None else min(len(piece), stop - position)
-            if high > low:
-                yield piece[low:high]
-        position += len(piece)
+        tail += piece
+        del tail[: max(0, len(tail) - suffix)]
     body.target.verify(expected, body.crc.b64())
     if tail:
         yield bytes(tail)
-
-
-async def _nothing() -> AsyncIterator[bytes]:
-    nothing: tuple[bytes, ...] = ()  # an async generator that yields nothing
-    for piece in nothing:
-        yield piece

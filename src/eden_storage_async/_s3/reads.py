@@ -20,14 +20,15 @@ ends.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .._core.attributes import ArtifactInfo
 from .._core.errors import BackendError, IntegrityError
-from .._core.ranges import ByteRange
+from .._core.ranges import ByteRange, slice_stream
 from .._core.retry import Backoff, retrying
+from .._core.stream import no_chunks
 from .checksum import StreamCheck, verified_chunks, verify_body
 from .client import S3Client
 from .errors import LOAD_CODES, http_status, is_transient, map_s3_errors
@@ -143,7 +144,7 @@ class Reader:
                 if http_status(exc) != 416:
                     raise
         if response is None:
-            yield _no_chunks()
+            yield no_chunks()
             return
         async with response["Body"] as stream:
             chunks = verified_chunks(stream, what, _RangeCheck(what, byte_range, response))
@@ -151,7 +152,7 @@ class Reader:
                 yield chunks
             else:
                 first, stop = byte_range.bounds(response["ContentLength"])
-                yield _sliced(chunks, first, stop)
+                yield slice_stream(chunks, first, stop)
 
 
 def _partial(response: Mapping[str, Any]) -> bool:
@@ -192,22 +193,3 @@ class _RangeCheck(StreamCheck):
                 f" {response['ContentLength']} bytes"
             )
         super().finish()
-
-
-async def _sliced(
-    chunks: AsyncGenerator[bytes, None], first: int, stop: int
-) -> AsyncIterator[bytes]:
-    """``[first:stop]`` of a whole body, read to its end so its CRC32C is checked."""
-    offset = 0
-    async with contextlib.aclosing(chunks):
-        async for chunk in chunks:
-            low, high = max(first - offset, 0), min(stop - offset, len(chunk))
-            if low < high:
-                yield chunk if (low, high) == (0, len(chunk)) else chunk[low:high]
-            offset += len(chunk)
-
-
-async def _no_chunks() -> AsyncIterator[bytes]:
-    nothing: tuple[bytes, ...] = ()  # an async generator that yields nothing
-    for chunk in nothing:
-        yield chunk
