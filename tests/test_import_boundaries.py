@@ -45,6 +45,8 @@ ALLOWED_ROOMS: Mapping[str, frozenset[str]] = {
 ALLOWED_THIRD_PARTY: Mapping[str, frozenset[str]] = {
     # The base dependency: CRC32C, in the core only (_core/checksum.py).
     "google_crc32c": frozenset({"_core"}),
+    # llhttp's bindings: the lean request path's response parser.
+    "httptools": frozenset({"_http"}),
     "aiobotocore": frozenset({"_s3"}),
     "botocore": frozenset({"_s3"}),
     "gcloud": frozenset({"_gcs"}),

@@ -11,6 +11,7 @@ from ._config.factory import build_artifact_backend
 from ._config.flags import add_blob_arguments, backend_from_args
 from ._core.attributes import ArtifactInfo
 from ._core.base import BackendBase
+from ._core.create_only import CreateOnlyReport, PathResult
 from ._core.errors import (
     AccessDenied,
     AlreadyExists,
@@ -26,6 +27,7 @@ from ._core.errors import (
     PreconditionNotSupported,
     ServiceUnavailable,
     StorageError,
+    TlsError,
     UnsafeFileType,
 )
 from ._core.ids import Payload, mint_opaque_id, validate_opaque_id
@@ -52,6 +54,7 @@ __all__ = [
     "BucketNotFound",
     "ConfigError",
     "ConflictRetriesExhausted",
+    "CreateOnlyReport",
     "FileArtifactBackend",
     "GcsBackend",
     "InMemoryArtifactBackend",
@@ -59,6 +62,7 @@ __all__ = [
     "InvalidOpaqueId",
     "MissingDependency",
     "NotFound",
+    "PathResult",
     "Payload",
     "PreconditionNotSupported",
     "S3Backend",
@@ -66,6 +70,7 @@ __all__ = [
     "StorageError",
     "StoreOutcome",
     "SyncArtifactBackend",
+    "TlsError",
     "UnsafeFileType",
     "__version__",
     "add_blob_arguments",

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from ._core.attributes import ArtifactInfo, check_attributes
+from ._core.create_only import CreateOnlyReport
 from ._core.errors import BackendClosed
 from ._core.ids import Payload, as_payload, validate_opaque_id
 from ._core.protocol import ArtifactBackend
@@ -31,6 +32,13 @@ __all__ = ["SyncArtifactBackend"]
 
 _T = TypeVar("_T")
 _END = object()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class _Failed:
@@ -84,7 +92,11 @@ class SyncArtifactBackend:
     def _submit(
         self, coro: Coroutine[Any, Any, _T], *, internal: bool = False
     ) -> concurrent.futures.Future[_T]:
-        if threading.get_ident() == self._thread.ident:
+        # The running loop, not the thread's ident: once the loop thread has
+        # ended, the system may hand its ident to another thread (a to_thread
+        # worker calling us after close() saw this), which must get
+        # BackendClosed, not this error.
+        if _running_loop() is self._loop:
             coro.close()
             raise RuntimeError(
                 "SyncArtifactBackend was called from its own event loop, where it would "
@@ -137,6 +149,11 @@ class SyncArtifactBackend:
     def load_range(self, opaque_id: str, start: int, end: int | None = None) -> bytes:
         """Exactly ``data[start:end]`` of ``opaque_id``."""
         return self._call(self._backend.load_range(opaque_id, start, end))
+
+    def check_create_only(self, paths: Iterable[str] | None = None) -> CreateOnlyReport:
+        """Prove the service refuses a second store on each upload path, or raise
+        ``PreconditionNotSupported``; the backend's ``check_create_only``, waited for."""
+        return self._call(self._backend.check_create_only(paths))
 
     def store_stream(
         self,

@@ -31,6 +31,7 @@ PER_BACKEND_SETTINGS = [
     ("gcs_bucket", "--blob-gcs-bucket", "gcs"),
     ("gcs_prefix", "--blob-gcs-prefix", "gcs"),
     ("gcs_endpoint_url", "--blob-gcs-endpoint-url", "gcs"),
+    ("gcs_ca_bundle", "--blob-gcs-ca-bundle", "gcs"),
 ]
 REQUIRED_BUCKET = {"s3": {"s3_bucket": "b"}, "gcs": {"gcs_bucket": "b"}, "file": {}}
 

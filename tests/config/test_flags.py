@@ -17,8 +17,10 @@ from eden_storage_async import (
     GcsBackend,
     InMemoryArtifactBackend,
     S3Backend,
+    TlsError,
     add_blob_arguments,
     backend_from_args,
+    mint_opaque_id,
 )
 
 # (build_artifact_backend keyword, flag, environment variable)
@@ -34,6 +36,7 @@ ALL_FLAGS = [
     ("gcs_bucket", "--blob-gcs-bucket", "EDEN_BLOB_GCS_BUCKET"),
     ("gcs_prefix", "--blob-gcs-prefix", "EDEN_BLOB_GCS_PREFIX"),
     ("gcs_endpoint_url", "--blob-gcs-endpoint-url", "EDEN_BLOB_GCS_ENDPOINT_URL"),
+    ("gcs_ca_bundle", "--blob-gcs-ca-bundle", "EDEN_BLOB_GCS_CA_BUNDLE"),
 ]
 
 
@@ -139,3 +142,31 @@ async def test_gcs_from_flags_and_env(no_network: None, monkeypatch: pytest.Monk
         assert "endpoint='http://h:1'" in repr(backend)
     finally:
         await backend.aclose()
+
+
+@pytest.mark.parametrize("given_by", ["flag", "env"])
+async def test_gcs_ca_bundle_reaches_the_backend_and_a_missing_one_is_named(
+    no_network: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, given_by: str
+) -> None:
+    # Construction reads nothing; the first call reads the bundle and fails
+    # with the setting and the path named, before any connection is tried.
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    missing = str(tmp_path / "no-such-ca.pem")
+    argv = ["--blob-backend", "gcs", "--blob-gcs-bucket", "eden-bucket"]
+    env: dict[str, str] = {}
+    if given_by == "flag":
+        argv += ["--blob-gcs-ca-bundle", missing]
+    else:
+        env["EDEN_BLOB_GCS_CA_BUNDLE"] = missing
+    backend = backend_from_args(parse(argv), environ=env)
+    try:
+        assert isinstance(backend, GcsBackend)
+        with pytest.raises(TlsError) as caught:
+            await backend.load(mint_opaque_id())
+    finally:
+        await backend.aclose()
+    message = str(caught.value)
+    assert missing in message
+    assert "--blob-gcs-ca-bundle" in message
+    assert "EDEN_BLOB_GCS_CA_BUNDLE" in message
+    assert "No such file or directory" in message

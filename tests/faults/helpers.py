@@ -90,32 +90,34 @@ async def _backend_on(
     *,
     endpoint_url: str,
     prefix: str,
+    bucket: str | None = None,
     timeout_s: float = _TIMEOUT_S,
+    max_concurrency: int = _CONCURRENCY,
 ) -> AsyncIterator[ArtifactBackend]:
     """The target's backend on ``endpoint_url`` (the proxy, or the server itself)."""
     built: ArtifactBackend
     if target.flavor == "s3":
         use_test_credentials(monkeypatch)
         built = S3Backend(
-            bucket=server.bucket,
+            bucket=bucket or server.bucket,
             prefix=prefix,
             endpoint_url=endpoint_url,
             connect_timeout=timeout_s,
             read_timeout=timeout_s,
             retry=_RETRY,
             multipart_threshold=_LARGE,
-            max_concurrency=_CONCURRENCY,
+            max_concurrency=max_concurrency,
             **_path_setting(target),
         )
     else:
         built = GcsBackend(
-            bucket=server.bucket,
+            bucket=bucket or server.bucket,
             prefix=prefix,
             endpoint_url=endpoint_url,
             timeout=timeout_s,
             resumable_threshold=_LARGE,
             retry=_RETRY,
-            max_concurrency=_CONCURRENCY,
+            max_concurrency=max_concurrency,
         )
     async with built as backend:
         yield backend

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from eden_storage_async._http.client import BodyError, ReadTimeout, _Pool
+from eden_storage_async._http.client import BodyError, ReadTimeout
 from eden_storage_async._http.connection import Connection
+from eden_storage_async._http.pool import Pool
 from eden_storage_async._s3.lean.wire import transport_error
 
 from .helpers import LENGTH, RawServer, _get, _whole, both_loops, client, keep_alive, serving
@@ -55,13 +56,13 @@ async def test_a_large_upload_is_flow_controlled_and_never_blocks_the_loop(
 ) -> None:
     size = 24 * 1024 * 1024
     conns: list[Connection] = []
-    connect = _Pool._connect
+    connect = Pool._connect
 
-    async def recording(pool: _Pool) -> Connection:
-        conns.append(await connect(pool))
+    async def recording(pool: Pool, deadline: float) -> Connection:
+        conns.append(await connect(pool, deadline))
         return conns[-1]
 
-    monkeypatch.setattr(_Pool, "_connect", recording)
+    monkeypatch.setattr(Pool, "_connect", recording)
     body = bytes(range(256)) * (size // 256)
     got = bytearray()
 
@@ -119,7 +120,7 @@ async def test_a_large_download_read_slowly_keeps_the_buffer_bounded() -> None:
         assert conn is not None
         while chunk := await response.read(256 * 1024):
             total += len(chunk)
-            peak = max(peak, len(conn.buffer))
+            peak = max(peak, conn.queued)
             await asyncio.sleep(0.001)  # a slow consumer
         response.release()
     assert total == size
@@ -129,9 +130,9 @@ async def test_a_large_download_read_slowly_keeps_the_buffer_bounded() -> None:
 
 @both_loops
 async def test_a_body_arriving_in_many_pieces_is_read_whole_and_exact() -> None:
-    """A Content-Length body read whole goes straight from the socket into the
-    reader's list; bytes past its end stay behind, and then the connection is
-    not reused."""
+    """A Content-Length body read whole goes straight from the socket into one
+    buffer; bytes past its end are noticed, and then the connection is not
+    reused."""
     body = bytes(range(256)) * 1024  # 256 KiB, in 64 writes of 4 KiB
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:

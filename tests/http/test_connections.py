@@ -186,3 +186,22 @@ async def test_a_refused_connection_and_a_tls_handshake_timeout() -> None:
         await http.aclose()
     assert type(transport_error(slow.value, "u")).__name__ == "ConnectTimeoutError"
     assert _SECRET not in str(slow.value)
+
+
+@both_loops
+async def test_one_llhttp_parser_serves_a_connection_from_answer_to_answer() -> None:
+    """Reused, not made per answer (about 1 µs less per answer), unless an
+    answer left it out of step with the stream (a HEAD answer's head)."""
+    script = keep_alive(LENGTH, LENGTH, LENGTH)
+    seen = []
+    async with serving(script) as server, client() as http:
+        for method in ("GET", "GET", "HEAD"):
+            headers = {"host": f"127.0.0.1:{server.port}"}
+            response = await http.request(
+                method, False, "127.0.0.1", server.port, "/k", headers, None
+            )
+            assert response._conn is not None
+            seen.append(response._conn.parser._parser)
+            await _whole(response)
+    assert seen[0] is seen[1] is seen[2]
+    assert server.connections == 1

@@ -29,6 +29,7 @@ from eden_storage_async import (
     NotFound,
     PreconditionNotSupported,
     ServiceUnavailable,
+    TlsError,
     mint_opaque_id,
 )
 
@@ -169,7 +170,7 @@ async def test_not_implemented_raises_precondition_not_supported_and_is_not_retr
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), ServiceUnavailable, 4),
         (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), ServiceUnavailable, 4),
         (ConnectionClosedError(endpoint_url="http://127.0.0.1:1"), ServiceUnavailable, 4),
-        (SSLError(endpoint_url="https://127.0.0.1:1", error="bad cert"), ServiceUnavailable, 1),
+        (SSLError(endpoint_url="https://127.0.0.1:1", error="bad cert"), TlsError, 1),
     ],
     ids=["403", "403-signature", "500", "502", "503-slowdown", "504", "request-timeout",
          "no-such-bucket", "400", "connect", "read-timeout", "reset", "tls"],

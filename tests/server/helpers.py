@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import aiohttp
 from aiohttp import web
 
-from eden_storage_async import ArtifactBackend, ArtifactInfo, BackendBase, create_app
+from eden_storage_async import (
+    ArtifactBackend,
+    ArtifactInfo,
+    BackendBase,
+    CreateOnlyReport,
+    create_app,
+)
 from eden_storage_async._core.attributes import Attributes
 from eden_storage_async._core.stream import ChunkSource
 
@@ -50,6 +56,11 @@ class RecordingBackend(BackendBase):
         await self.inner.store_stream(
             opaque_id, source, content_type=attributes.content_type, metadata=attributes.metadata
         )
+
+    async def check_create_only(self, paths: Iterable[str] | None = None) -> CreateOnlyReport:
+        # The inner backend's own paths: the default would store the canary
+        # through inner.store, which refuses a name that is not an id.
+        return await self.inner.check_create_only(paths)
 
     async def _aclose(self) -> None:
         await self.inner.aclose()

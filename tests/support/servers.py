@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .tls import TlsFiles
+
 __all__ = [
     "RealServer",
     "create_gcs_bucket",
@@ -69,10 +71,13 @@ def _server_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GOOGLE_"))}
 
 
-def _http_status(method: str, url: str, body: bytes | None = None) -> int:
+def _http_status(
+    method: str, url: str, body: bytes | None = None, tls: TlsFiles | None = None
+) -> int:
     request = urllib.request.Request(url, data=body, method=method)
+    context = tls.client_context() if tls is not None else None
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:
             status: int = response.status
             return status
     except urllib.error.HTTPError as exc:
@@ -81,17 +86,17 @@ def _http_status(method: str, url: str, body: bytes | None = None) -> int:
         return 0
 
 
-def create_s3_bucket(endpoint_url: str, bucket: str) -> None:
+def create_s3_bucket(endpoint_url: str, bucket: str, tls: TlsFiles | None = None) -> None:
     """Create a bucket with a plain unsigned ``PUT /NAME`` (moto, SeaweedFS)."""
-    status = _http_status("PUT", f"{endpoint_url}/{bucket}")
+    status = _http_status("PUT", f"{endpoint_url}/{bucket}", tls=tls)
     if status != 200:
         raise RuntimeError(f"creating S3 bucket {bucket} at {endpoint_url} answered {status}")
 
 
-def create_gcs_bucket(endpoint_url: str, bucket: str) -> None:
+def create_gcs_bucket(endpoint_url: str, bucket: str, tls: TlsFiles | None = None) -> None:
     """Create a bucket on fake-gcs-server through the JSON API."""
     body = json.dumps({"name": bucket}).encode()
-    status = _http_status("POST", f"{endpoint_url}/storage/v1/b?project=x", body)
+    status = _http_status("POST", f"{endpoint_url}/storage/v1/b?project=x", body, tls)
     if status != 200:
         raise RuntimeError(f"creating GCS bucket {bucket} at {endpoint_url} answered {status}")
 
@@ -144,6 +149,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
+def _scheme(tls: TlsFiles | None) -> str:
+    return "http" if tls is None else "https"
+
+
 def _binary(name: str) -> str:
     # The interpreter's own environment first: a `moto_server` elsewhere on
     # PATH (a pyenv shim, say) can be another version, without the extras.
@@ -155,8 +164,13 @@ def _binary(name: str) -> str:
 
 
 @contextlib.contextmanager
-def seaweedfs_server(bucket: str = "eden-test") -> Iterator[RealServer]:
-    """SeaweedFS ``weed mini`` (master, volume, filer and S3 in one process)."""
+def seaweedfs_server(
+    bucket: str = "eden-test", tls: TlsFiles | None = None
+) -> Iterator[RealServer]:
+    """SeaweedFS ``weed mini`` (master, volume, filer and S3 in one process).
+
+    With ``tls``, the S3 port speaks https only, with that certificate.
+    """
     with tempfile.TemporaryDirectory(prefix="eden-weed-") as tmp:
         data = Path(tmp, "data")
         data.mkdir()
@@ -187,25 +201,38 @@ def seaweedfs_server(bucket: str = "eden-test") -> Iterator[RealServer]:
             f"-webdav.port={free_port()}",
             f"-debug.port={free_port()}",
         ]
-        endpoint = f"http://{_HOST}:{s3_port}"
+        if tls is not None:
+            argv += [f"-s3.cert.file={tls.cert}", f"-s3.key.file={tls.key}"]
+        endpoint = f"{_scheme(tls)}://{_HOST}:{s3_port}"
         with _process(argv, log) as proc:
             # The bucket is created asynchronously after start: poll until it answers.
             _wait_until(
-                lambda: _http_status("HEAD", f"{endpoint}/{bucket}") == 200, proc, log, "SeaweedFS"
+                lambda: _http_status("HEAD", f"{endpoint}/{bucket}", tls=tls) == 200,
+                proc,
+                log,
+                "SeaweedFS",
             )
             yield RealServer("seaweedfs", endpoint, bucket, log)
 
 
 @contextlib.contextmanager
-def moto_server(bucket: str = "eden-test") -> Iterator[RealServer]:
-    """moto's standalone HTTP server: AWS-exact error shapes, slow (pure Python)."""
+def moto_server(bucket: str = "eden-test", tls: TlsFiles | None = None) -> Iterator[RealServer]:
+    """moto's standalone HTTP server: AWS-exact error shapes, slow (pure Python).
+
+    With ``tls``, it speaks https only, with that certificate.
+    """
     with tempfile.TemporaryDirectory(prefix="eden-moto-") as tmp:
         log = Path(tmp, "moto.log")
         port = free_port()
-        endpoint = f"http://{_HOST}:{port}"
-        with _process([_binary("moto_server"), "-H", _HOST, "-p", str(port)], log) as proc:
-            _wait_until(lambda: _http_status("GET", f"{endpoint}/") == 200, proc, log, "moto")
-            create_s3_bucket(endpoint, bucket)
+        endpoint = f"{_scheme(tls)}://{_HOST}:{port}"
+        argv = [_binary("moto_server"), "-H", _HOST, "-p", str(port)]
+        if tls is not None:
+            argv += ["-c", str(tls.cert), "-k", str(tls.key)]
+        with _process(argv, log) as proc:
+            _wait_until(
+                lambda: _http_status("GET", f"{endpoint}/", tls=tls) == 200, proc, log, "moto"
+            )
+            create_s3_bucket(endpoint, bucket, tls)
             yield RealServer("moto", endpoint, bucket, log)
 
 
@@ -218,15 +245,18 @@ def fake_gcs_binary() -> Path:
 
 
 @contextlib.contextmanager
-def fake_gcs_server(bucket: str = "eden-test") -> Iterator[RealServer]:
-    """fake-gcs-server, the GCS JSON API emulator, with an in-memory backend."""
+def fake_gcs_server(bucket: str = "eden-test", tls: TlsFiles | None = None) -> Iterator[RealServer]:
+    """fake-gcs-server, the GCS JSON API emulator, with an in-memory backend.
+
+    With ``tls``, it speaks https only, with that certificate.
+    """
     with tempfile.TemporaryDirectory(prefix="eden-fakegcs-") as tmp:
         log = Path(tmp, "fake-gcs.log")
         port = free_port()
-        endpoint = f"http://{_HOST}:{port}"
+        endpoint = f"{_scheme(tls)}://{_HOST}:{port}"
         argv = [
             str(fake_gcs_binary()),
-            "-scheme", "http",
+            "-scheme", _scheme(tls),
             "-host", _HOST,
             "-port", str(port),
             "-backend", "memory",
@@ -234,14 +264,16 @@ def fake_gcs_server(bucket: str = "eden-test") -> Iterator[RealServer]:
             "-external-url", endpoint,
             "-log-level", "warn",
         ]  # fmt: skip
+        if tls is not None:
+            argv += ["-cert-location", str(tls.cert), "-private-key-location", str(tls.key)]
         with _process(argv, log) as proc:
             _wait_until(
-                lambda: _http_status("GET", f"{endpoint}/storage/v1/b?project=x") == 200,
+                lambda: _http_status("GET", f"{endpoint}/storage/v1/b?project=x", tls=tls) == 200,
                 proc,
                 log,
                 "fake-gcs-server",
             )
-            create_gcs_bucket(endpoint, bucket)
+            create_gcs_bucket(endpoint, bucket, tls)
             yield RealServer("fake-gcs-server", endpoint, bucket, log)
 
 

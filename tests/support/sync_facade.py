@@ -16,7 +16,13 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from eden_storage_async import ArtifactBackend, ArtifactInfo, Payload, SyncArtifactBackend
+from eden_storage_async import (
+    ArtifactBackend,
+    ArtifactInfo,
+    CreateOnlyReport,
+    Payload,
+    SyncArtifactBackend,
+)
 from eden_storage_async._core.settle import settle
 
 _T = TypeVar("_T")
@@ -85,6 +91,9 @@ class ThreadedFacade:
 
     async def load_range(self, opaque_id: str, start: int, end: int | None = None) -> bytes:
         return await self._in_thread(self.facade.load_range, opaque_id, start, end)
+
+    async def check_create_only(self, paths: Iterable[str] | None = None) -> CreateOnlyReport:
+        return await self._in_thread(self.facade.check_create_only, paths)
 
     async def store_stream(
         self,

@@ -143,6 +143,21 @@ def test_a_call_from_its_own_loop_is_an_error_not_a_deadlock() -> None:
             facade.load(opaque_id)
 
 
+def test_after_close_a_thread_given_the_loop_threads_old_ident_gets_backend_closed() -> None:
+    # Once the loop thread has ended, the system may give its ident to a new
+    # thread (a to_thread worker did, in a contract run): that caller must get
+    # BackendClosed, not "called from its own event loop".
+    facade = SyncArtifactBackend(InMemoryArtifactBackend())
+    facade.close()
+
+    class ReusedIdent:
+        ident = threading.get_ident()
+
+    facade._thread = ReusedIdent()  # type: ignore[assignment]
+    with pytest.raises(BackendClosed):
+        facade.store(mint_opaque_id(), b"x")
+
+
 def test_close_closes_the_backend_and_refuses_more(tmp_path: Path) -> None:
     backend = InMemoryArtifactBackend()
     facade = SyncArtifactBackend(backend)

@@ -1,2 +1,3 @@
-"""The ``eden-blob`` command: ``main.py`` parses and dispatches put, get, stat and
-serve; ``local_files.py`` reads and writes the user's own files."""
+"""The ``eden-blob`` command: ``main.py`` parses and dispatches put, get, stat, check
+and serve; ``serve.py`` runs the create-only check before the server listens;
+``local_files.py`` reads and writes the user's own files."""

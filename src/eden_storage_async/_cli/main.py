@@ -1,7 +1,8 @@
 """``eden-blob``: store, load and stat artifacts, or run the reference deposit server.
 
 Exit codes: 0 success; 1 the artifact is absent (``NotFound``), storage failed,
-or a local file could not be read or written; 2 a usage or configuration error.
+or a local file could not be read or written; 2 a usage or configuration error,
+or a store that does not enforce create-only (``serve``, ``check``; ``serve.py``).
 Every failure is one line on stderr, never a traceback.
 """
 
@@ -26,7 +27,7 @@ from .._config.flags import (
 from .._core.attributes import ArtifactInfo, Attributes, check_attributes
 from .._core.errors import ConfigError, InvalidOpaqueId, NotFound, StorageError
 from .._core.ids import mint_opaque_id, validate_opaque_id
-from .._server.app import DEFAULT_MAX_ARTIFACT_BYTES, check_listen_policy, require_aiohttp, serve
+from .._server.app import DEFAULT_MAX_ARTIFACT_BYTES, check_listen_policy, require_aiohttp
 from .local_files import (
     TOKEN_ENV,
     LocalFileError,
@@ -35,6 +36,7 @@ from .local_files import (
     write_all,
     write_atomically,
 )
+from .serve import CheckFailed, add_check_flag, check_report, serve_until_signalled
 
 __all__ = ["main"]
 
@@ -82,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except _UsageError as exc:
         return _fail(str(exc), _EXIT_USAGE)
+    except CheckFailed as exc:
+        return _fail(str(exc), exc.code)
     except (ConfigError, InvalidOpaqueId) as exc:
         return _fail(f"{command}: {exc}", _EXIT_USAGE)
     except NotFound as exc:
@@ -101,7 +105,9 @@ def _parser() -> argparse.ArgumentParser:
         prog=_PROG,
         description="Store and load artifacts in an ArtifactBackend, or serve them over HTTP.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{put,get,stat,serve}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{put,get,stat,check,serve}"
+    )
 
     put = commands.add_parser(
         "put", help="store a file (or stdin) and print its opaque_id", description=_put.__doc__
@@ -137,6 +143,13 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("opaque_id", metavar="ID", help="the opaque_id printed by put")
     info.set_defaults(handler=_stat)
 
+    check = commands.add_parser(
+        "check",
+        help="check that the store refuses a second store of a name (create-only)",
+        description=_check.__doc__,
+    )
+    check.set_defaults(handler=_check)
+
     srv = commands.add_parser(
         "serve", help="run the reference deposit server", description=_serve.__doc__
     )
@@ -154,9 +167,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"larger bodies get 413 (default: {DEFAULT_MAX_ARTIFACT_BYTES})",
     )
+    add_check_flag(srv)
     srv.set_defaults(handler=_serve)
 
-    for sub in (put, get, info, srv):
+    for sub in (put, get, info, check, srv):
         add_blob_arguments(sub)
     return parser
 
@@ -225,16 +239,27 @@ def _get(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    """Store a canary twice on each upload path of the backend, under a reserved
+    name, and print what each path did as JSON; exit 2 if a second store was
+    not refused (the check serve runs before it listens)."""
+    _require_durable(args)
+    print(_run(check_report(args)), flush=True)
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     """Serve POST/GET /v0/experiments/{experiment_id}/artifacts until SIGTERM or SIGINT.
 
+    First checks that the store refuses a second store of a name (create-only),
+    and refuses to start (exit 2) if not; --skip-create-only-check overrides.
     Prints "EDEN_BLOB_LISTENING http://HOST:PORT" on stdout once ready. A bearer
     token (--token-file, or EDEN_BLOB_TOKEN) is required beyond loopback.
     """
     token = read_token(args.token_file)
     check_listen_policy(args.host, token)
     require_aiohttp()
-    _run(_serve_until_signalled(args, token))
+    _run(serve_until_signalled(args, token, _announce))
     return 0
 
 
@@ -259,18 +284,6 @@ async def _load(
 async def _stat_of(args: argparse.Namespace, opaque_id: str) -> ArtifactInfo:
     async with backend_from_args(args) as backend:
         return await backend.stat(opaque_id)
-
-
-async def _serve_until_signalled(args: argparse.Namespace, token: str | None) -> None:
-    async with backend_from_args(args) as backend:
-        await serve(
-            backend,
-            host=args.host,
-            port=args.port,
-            token=token,
-            max_artifact_bytes=args.max_artifact_bytes,
-            on_ready=_announce,
-        )
 
 
 def _announce(url: str) -> None:

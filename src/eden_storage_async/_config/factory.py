@@ -103,6 +103,12 @@ BACKEND_FLAGS: Mapping[str, tuple[BlobFlag, ...]] = {
             "--blob-gcs-endpoint-url",
             "endpoint of a GCS-compatible service (an emulator)",
         ),
+        BlobFlag(
+            "gcs_ca_bundle",
+            "--blob-gcs-ca-bundle",
+            "PEM file of the CAs that GCS server certificates must chain to, in place of "
+            "the system store (default: the system store, which honours SSL_CERT_FILE)",
+        ),
     ),
 }
 
@@ -150,6 +156,7 @@ def _build_gcs(settings: Mapping[str, str]) -> ArtifactBackend:
         bucket=settings["gcs_bucket"],
         prefix=settings["gcs_prefix"],
         endpoint_url=settings["gcs_endpoint_url"] or None,
+        ca_bundle=settings["gcs_ca_bundle"] or None,
     )
 
 
@@ -173,13 +180,15 @@ def build_artifact_backend(
     gcs_bucket: str = "",
     gcs_prefix: str = "",
     gcs_endpoint_url: str = "",
+    gcs_ca_bundle: PathSetting = None,
 ) -> ArtifactBackend:
     """Validate the settings and construct the ``ArtifactBackend`` they name.
 
     ``file`` with ``artifact_blob_dir`` gives ``FileArtifactBackend``; ``file``
     without it gives ``InMemoryArtifactBackend`` and logs a NON-DURABLE
     warning. ``s3`` and ``gcs`` need a bucket and use the SDK's default
-    credential chain; construction does no I/O. An empty string means "not
+    credential chain; construction does no I/O (``gcs_ca_bundle`` is read at
+    first use, and a file that cannot be read raises ``TlsError`` then). An empty string means "not
     given". Raises ``ConfigError`` (a ``ValueError``) naming the offending flag,
     and ``MissingDependency`` when the backend's extra is not installed.
     """
@@ -194,6 +203,7 @@ def build_artifact_backend(
         "gcs_bucket": gcs_bucket,
         "gcs_prefix": gcs_prefix,
         "gcs_endpoint_url": gcs_endpoint_url,
+        "gcs_ca_bundle": _text(gcs_ca_bundle),
     }
     check_settings(blob_backend, settings)
     return _BUILDERS[blob_backend](settings)

@@ -10,12 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
 
 from .attributes import ArtifactInfo, Attributes, check_attributes
+from .create_only import (
+    CANARY_NAME,
+    CanaryPath,
+    CreateOnlyReport,
+    run_create_only_check,
+    select_paths,
+)
 from .errors import BackendClosed
 from .ids import Payload, as_payload, validate_opaque_id
 from .ranges import ByteRange, plan_range
@@ -129,6 +136,30 @@ class BackendBase(ABC):
         validate_opaque_id(opaque_id)
         plan = plan_range(start, end)
         return self._counted_load_stream(opaque_id, plan, start, end)
+
+    async def check_create_only(self, paths: Iterable[str] | None = None) -> CreateOnlyReport:
+        """Prove the service refuses a second store, on each upload path this backend uses.
+
+        Stores a small canary twice, under a reserved name no id can address
+        (``_core/create_only.py``), through the same code that stores
+        artifacts. Raises ``PreconditionNotSupported`` naming each path whose
+        second store was accepted, and what the service answered; returns the
+        per-path report otherwise. ``paths`` checks only those (a name the
+        backend lacks is a ``ValueError`` before any I/O). Needs no delete
+        permission and leaves at most one canary object per path.
+        """
+        selected = select_paths(self._canary_paths(), paths)
+        async with self._operation():
+            return await run_create_only_check(repr(self), selected)
+
+    def _canary_paths(self) -> Sequence[CanaryPath]:
+        """The upload paths ``check_create_only`` tries. Default: ``_store`` alone.
+        Backends with another upload path (multipart, resumable) override this."""
+
+        async def store(name: str, body: bytes) -> None:
+            await self._store(name, memoryview(body), check_attributes())
+
+        return [CanaryPath("store", f"{CANARY_NAME}.store", store, self._load)]
 
     @contextlib.asynccontextmanager
     async def _counted_load_stream(

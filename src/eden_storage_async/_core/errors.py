@@ -13,9 +13,10 @@ ones a caller already knows how to catch also derive from the builtin::
     └── BackendError                  the service failed; never "absent"
         ├── BucketNotFound            the bucket itself is missing
         ├── AccessDenied              credentials were refused (403)
-        ├── PreconditionNotSupported  create-only cannot be enforced (501)
+        ├── PreconditionNotSupported  create-only not enforced (501, check_create_only)
         ├── ConflictRetriesExhausted  409 ConditionalRequestConflict past the bound
         ├── UnsafeFileType            a symlink or non-regular file at the path
+        ├── TlsError                  the certificate did not verify; never retried
         ├── IntegrityError            bytes do not match their stored CRC32C
         └── ServiceUnavailable        5xx, throttling, timeout or transport failure
 
@@ -41,6 +42,7 @@ __all__ = [
     "PreconditionNotSupported",
     "ServiceUnavailable",
     "StorageError",
+    "TlsError",
     "UnsafeFileType",
 ]
 
@@ -99,6 +101,14 @@ class UnsafeFileType(BackendError):
 
 class ServiceUnavailable(BackendError):
     """A transient failure (5xx, throttling, timeout, reset) outlived the retries."""
+
+
+class TlsError(BackendError):
+    """TLS could not be set up: the server's certificate did not verify (an
+    untrusted CA, a wrong host name) or the configured CA bundle cannot be read.
+
+    A deployment error, never retried: the next attempt would fail the same way.
+    """
 
 
 class IntegrityError(BackendError):

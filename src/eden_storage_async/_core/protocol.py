@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
 from .attributes import ArtifactInfo
+from .create_only import CreateOnlyReport
 from .ids import Payload
 
 __all__ = ["ArtifactBackend"]
@@ -31,6 +32,8 @@ class ArtifactBackend(Protocol):
       with it; ``stat`` reads them, with the size and CRC32C, without a load.
     * ``load_range`` and a ranged ``load_stream`` return exactly
       ``data[start:end]``.
+    * ``check_create_only`` proves the service really refuses a second store,
+      on every upload path, and raises ``PreconditionNotSupported`` if not.
     * ``aclose`` releases every resource; ``async with`` calls it.
     """
 
@@ -72,6 +75,12 @@ class ArtifactBackend(Protocol):
         self, opaque_id: str, *, start: int = 0, end: int | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         """``async with`` it for the chunks of ``data[start:end]``; entering raises ``NotFound``."""
+        ...
+
+    async def check_create_only(self, paths: Iterable[str] | None = None) -> CreateOnlyReport:
+        """Store a canary twice on each upload path (or those in ``paths``), under a
+        reserved name; raise ``PreconditionNotSupported`` if a second store is not
+        refused, else return what each path did."""
         ...
 
     async def aclose(self) -> None:

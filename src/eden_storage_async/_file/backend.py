@@ -29,6 +29,7 @@ from typing import TypeVar
 from .._core.attributes import ArtifactInfo, Attributes
 from .._core.base import BackendBase
 from .._core.checksum import Crc32c, verify_crc32c
+from .._core.create_only import CanaryPath
 from .._core.errors import ConfigError
 from .._core.ranges import ByteRange
 from .._core.settle import settle
@@ -204,6 +205,12 @@ class FileArtifactBackend(BackendBase):
         finally:
             # The close is quick, but under a cancellation it must still happen.
             await asyncio.shield(asyncio.to_thread(os.close, fd))
+
+    def _canary_paths(self) -> list[CanaryPath]:
+        """The upload paths ``check_create_only`` tries (``canary.py`` says which)."""
+        from .canary import canary_paths
+
+        return canary_paths(self)
 
     async def _aclose(self) -> None:
         await self._dir_sync.aclose()

@@ -102,7 +102,9 @@ class ThreadPool:
             # A closed loop raises RuntimeError: nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_deliver, future, result, error)
-            del item, future, result, error  # drop references before blocking again
+            # An idle worker must not keep its last call alive: its arguments
+            # may be a caller's 32 MiB payload, held until the next call comes.
+            del item, loop, future, fn, args, result, error
 
     def shutdown(self) -> None:
         """Let the queued calls finish, then stop every thread (blocking)."""

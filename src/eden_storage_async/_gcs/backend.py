@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, TypeVar
 from .._core.attributes import ArtifactInfo, Attributes
 from .._core.base import BackendBase
 from .._core.checksum import Crc32c, crc32c_b64
+from .._core.create_only import CanaryPath
 from .._core.errors import IntegrityError
 from .._core.ranges import ByteRange
 from .._core.retry import Backoff, retrying
@@ -43,6 +44,7 @@ from .config import (
     DEFAULT_ENDPOINT,
     STREAM_PIECE,
     check_bucket,
+    check_ca_bundle,
     check_limits,
     import_sdk,
     normalize_endpoint,
@@ -71,7 +73,16 @@ class GcsBackend(BackendBase):
     backend at an emulator, and then no credentials are sent at all.
 
     ``session``: an aiohttp session to use instead of one of our own. The caller
-    owns it: ``aclose()`` leaves it open, and its connector's limits apply.
+    owns it: ``aclose()`` leaves it open, and its connector's limits (and TLS)
+    apply.
+
+    ``ca_bundle``: a PEM file of the CAs that server certificates must chain
+    to, in place of the system store (a private CA, a TLS-inspecting proxy);
+    every call honours it, the lean upload and the aiohttp session alike. It
+    is read at first use: a missing or unreadable file raises ``TlsError``
+    naming it, and opens nothing. Not with ``session``, which brings its own
+    TLS. A certificate that does not verify raises ``TlsError`` at once,
+    never retried.
 
     ``timeout`` (seconds) bounds connecting and every wait without progress
     (the reply's first byte, each read). An upload's total limit is
@@ -104,6 +115,7 @@ class GcsBackend(BackendBase):
         prefix: str = "",
         endpoint_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
         timeout: float = 30.0,
         min_throughput: float = 1024 * 1024,
         max_concurrency: int = 64,
@@ -130,6 +142,7 @@ class GcsBackend(BackendBase):
                 self._endpoint,
             )
         check_limits(timeout, min_throughput, max_concurrency, resumable_threshold)
+        self._ca_bundle = check_ca_bundle(ca_bundle, session)
         self._session = session
         self._timeouts = Timeouts(idle_s=timeout, min_bytes_per_s=min_throughput)
         self._max_concurrency = max_concurrency
@@ -166,7 +179,16 @@ class GcsBackend(BackendBase):
             f"endpoint={without_userinfo(self._endpoint)!r})"
         )
 
-    async def _store(self, opaque_id: str, data: memoryview, attributes: Attributes) -> None:
+    async def _store(
+        self,
+        opaque_id: str,
+        data: memoryview,
+        attributes: Attributes,
+        *,
+        resumable: bool | None = None,
+    ) -> None:
+        # ``resumable`` forces the path (check_create_only, _gcs/canary.py);
+        # by default the size decides.
         from .errors import is_transient, status_of
         from .outcomes import Failed
 
@@ -174,7 +196,8 @@ class GcsBackend(BackendBase):
         client, name = target.client, target.name
         nonce = secrets.token_hex(16)
         crc = crc32c_b64(data)
-        resumable = len(data) > self._resumable_threshold
+        if resumable is None:
+            resumable = len(data) > self._resumable_threshold
         async with self._slots:
             outcome = await self._call(
                 lambda: client.upload(name, data, nonce, crc, attributes, resumable=resumable)
@@ -218,15 +241,23 @@ class GcsBackend(BackendBase):
         target.fail(outcome.exc, f"GcsBackend: cannot load artifact {opaque_id} from {target.url}")
 
     async def _store_stream(
-        self, opaque_id: str, source: ChunkSource, attributes: Attributes
+        self,
+        opaque_id: str,
+        source: ChunkSource,
+        attributes: Attributes,
+        *,
+        threshold: int | None = None,
     ) -> None:
+        # ``threshold`` overrides resumable_threshold (0: always resumable,
+        # for check_create_only's few-byte canary, _gcs/canary.py).
         import aiohttp
 
         from .errors import SessionGone, is_transient, status_of
 
         chunks = aiter(source)
         try:
-            head, more = await read_head(chunks, self._resumable_threshold)
+            limit = self._resumable_threshold if threshold is None else threshold
+            head, more = await read_head(chunks, limit)
             if not more:
                 # Small enough to hold: the single-request upload, with its retries.
                 await self._store(opaque_id, memoryview(head), attributes)
@@ -309,6 +340,12 @@ class GcsBackend(BackendBase):
         client = self._client or await self._ensure_client()
         return Target(client, self._call, self._bucket, opaque_id, self.object_name(opaque_id))
 
+    def _canary_paths(self) -> list[CanaryPath]:
+        """The upload paths ``check_create_only`` tries (``canary.py`` says which)."""
+        from .canary import canary_paths
+
+        return canary_paths(self)
+
     async def _aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
@@ -329,6 +366,7 @@ class GcsBackend(BackendBase):
                     timeouts=self._timeouts,
                     retry=self._retry,
                     resume=self._resume_streams,
+                    ca_bundle=self._ca_bundle,
                 )
         return self._client
 

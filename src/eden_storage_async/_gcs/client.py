@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from gcloud.aio import auth, storage
@@ -29,8 +30,10 @@ from gcloud.aio import auth, storage
 from .._core.attributes import Attributes
 from .._core.retry import Backoff
 from .._core.settle import settle
+from .._core.stream import read_sized
 from .lean import LeanUpload
 from .resumable import Resumable
+from .tls import SYSTEM_TRUST, build_ssl_context, trust_of
 from .wire import (
     CRC_KEY,
     ObjectFacts,
@@ -90,8 +93,11 @@ class GcsClient:
         retry: Backoff,
         resume: bool,
         lean: LeanUpload | None = None,
+        trust: str = SYSTEM_TRUST,
     ) -> None:
         self._session = session
+        # What server certificates are checked against, for a TlsError's message.
+        self.trust = trust
         # Small multipart uploads on the lean HTTP client; None: all on aiohttp.
         self._lean = lean
         self._owns_session = owns_session
@@ -173,7 +179,10 @@ class GcsClient:
                 await resp.read()
                 return Download(b"", None, None, 416, resp.headers.get("Content-Range"))
             await raise_for_status(resp)
-            data = await resp.read()
+            # Into one buffer of the stated length (see read_sized for the RSS
+            # it saves); a body aiohttp decompresses has no usable length.
+            sized = None if resp.headers.get("Content-Encoding") else resp.content_length
+            data = await read_sized(resp.content, sized, f"gs://{self._bucket}/{name}")
             return Download(
                 data,
                 crc32c_of_hash_header(resp.headers),
@@ -263,30 +272,35 @@ async def open_client(
     timeouts: Timeouts,
     retry: Backoff,
     resume: bool,
+    ca_bundle: str | None = None,
 ) -> GcsClient:
-    """Build the client on the running loop; a session of our own if none is given."""
+    """Build the client on the running loop; a session of our own if none is given.
+
+    On a session of our own, one SSL context (``ca_bundle``'s CAs, else the
+    system store) serves both it and the lean upload; it is built before the
+    session, so an unusable bundle raises ``TlsError`` and leaves nothing open.
+    """
     token: Any = None
     owns_session = session is None
+    lean: LeanUpload | None = None
     if session is None:
+        # Only on a session of our own: a caller who passes one has chosen its
+        # transport (a proxy, tracing, its own TLS) for every call. Built in a
+        # thread: it reads package metadata and the CA files.
+        context, lean = await asyncio.to_thread(
+            _own_transport, api_root, bucket, timeouts, max_concurrency, ca_bundle
+        )
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=max_concurrency, limit_per_host=max_concurrency),
+            connector=aiohttp.TCPConnector(
+                limit=max_concurrency,
+                limit_per_host=max_concurrency,
+                ssl=True if context is None else context,
+            ),
             # Per-request timeouts are always passed; this is the floor for any
             # call that would not pass one.
             timeout=timeouts.download(),
         )
     try:
-        # Only on a session of our own: a caller who passes one has chosen its
-        # transport (a proxy, tracing, its own TLS) for every call. Built in a
-        # thread: it reads package metadata and, for TLS, the CA store.
-        lean: LeanUpload | None = None
-        if owns_session:
-            lean = await asyncio.to_thread(
-                LeanUpload,
-                api_root=api_root,
-                bucket=bucket,
-                timeouts=timeouts,
-                limit=max_concurrency,
-            )
         if not emulator:
             # Token() reads the credentials file named by the default chain:
             # file I/O, so off the event loop.
@@ -301,8 +315,23 @@ async def open_client(
             retry=retry,
             resume=resume,
             lean=lean,
+            trust=trust_of(ca_bundle),
         )
     except BaseException:
+        if lean is not None:
+            await lean.aclose()
         if owns_session:
             await session.close()
         raise
+
+
+def _own_transport(
+    api_root: str, bucket: str, timeouts: Timeouts, limit: int, ca_bundle: str | None
+) -> tuple[ssl.SSLContext | None, LeanUpload]:
+    """The SSL context (None: plain http and no bundle) and the lean upload on it."""
+    https = urlsplit(api_root).scheme == "https"
+    context = build_ssl_context(ca_bundle) if https or ca_bundle is not None else None
+    lean = LeanUpload(
+        api_root=api_root, bucket=bucket, timeouts=timeouts, limit=limit, ssl_context=context
+    )
+    return context, lean

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,6 +13,7 @@ __all__ = [
     "DEFAULT_ENDPOINT",
     "STREAM_PIECE",
     "check_bucket",
+    "check_ca_bundle",
     "check_limits",
     "import_sdk",
     "normalize_endpoint",
@@ -56,6 +58,21 @@ def check_limits(
         raise ConfigError(f"GcsBackend: max_concurrency must be at least 1, got {max_concurrency}")
     if resumable_threshold < 0:
         raise ConfigError("GcsBackend: resumable_threshold must not be negative")
+
+
+def check_ca_bundle(ca_bundle: str | os.PathLike[str] | None, session: object) -> str | None:
+    """The CA bundle's path as text, or None. No I/O: the file is read at first use."""
+    if ca_bundle is None:
+        return None
+    if session is not None:
+        raise ConfigError(
+            "GcsBackend: ca_bundle cannot be combined with session: a session of your own "
+            "brings its own TLS (give its connector an ssl context instead)"
+        )
+    path = os.fspath(ca_bundle)
+    if not isinstance(path, str) or not path:
+        raise ConfigError("GcsBackend: ca_bundle must name a PEM file of CA certificates")
+    return path
 
 
 def check_bucket(bucket: object) -> str:

@@ -33,7 +33,9 @@ from .._core.errors import (
     IntegrityError,
     ServiceUnavailable,
     StorageError,
+    TlsError,
 )
+from .tls import SYSTEM_TRUST, describe_tls, is_tls_failure
 
 __all__ = [
     "SessionGone",
@@ -74,7 +76,13 @@ def status_of(exc: BaseException) -> int | None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for a failure worth another attempt: 408, 429, 5xx, resets, timeouts."""
+    """True for a failure worth another attempt: 408, 429, 5xx, resets, timeouts.
+
+    Never a certificate that did not verify: aiohttp raises that as a
+    connection error, but every attempt would fail the same way.
+    """
+    if is_tls_failure(exc):
+        return False
     status = status_of(exc)
     if status is not None:
         return status in (408, 429) or status >= 500
@@ -115,14 +123,20 @@ def describe(exc: BaseException, known: Iterable[str] = ()) -> str:
     return redact(f"{type(exc).__name__}: {exc}", known)[:_MAX_MESSAGE]
 
 
-def translate(exc: BaseException, what: str, known: Iterable[str] = ()) -> StorageError:
+def translate(
+    exc: BaseException, what: str, known: Iterable[str] = (), trust: str = SYSTEM_TRUST
+) -> StorageError:
     """Map a failure that is not a 404 or a 412 to the library's errors.
 
-    401/403 → ``AccessDenied``; a 400 refusing the body's CRC32C →
-    ``IntegrityError`` (nothing was stored); 408, 429, 5xx, resets and
-    timeouts (the retries are spent by now) → ``ServiceUnavailable``; anything
-    else → ``BackendError``. ``what`` starts the message.
+    A certificate or handshake failure → ``TlsError`` (``trust``, what the
+    certificate was checked against, is named); 401/403 → ``AccessDenied``; a
+    400 refusing the body's CRC32C → ``IntegrityError`` (nothing was stored);
+    408, 429, 5xx, resets and timeouts (the retries are spent by now) →
+    ``ServiceUnavailable``; anything else → ``BackendError``. ``what`` starts
+    the message.
     """
+    if is_tls_failure(exc):
+        return TlsError(f"{what}: {describe_tls(exc, trust)}")
     detail = f"{what}: {describe(exc, known)}"
     if is_checksum_refusal(exc):
         return IntegrityError(f"{detail} (the service refused the body's CRC32C; nothing stored)")

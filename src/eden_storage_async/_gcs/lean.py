@@ -14,8 +14,10 @@ uploads, downloads, metadata, tokens) stays on aiohttp and gcloud-aio. The
 rest of the GCS code maps aiohttp's errors, so failures are raised as those: a
 non-2xx answer as ``aiohttp.ClientResponseError`` with the body in its message,
 exactly as ``_gcs.wire.raise_for_status`` builds it (without the Authorization
-header in its request info), and transport failures as aiohttp's connection,
-payload and timeout errors.
+header in its request info), transport failures as aiohttp's connection,
+payload and timeout errors, and a certificate or handshake failure that would
+recur as ``_gcs.tls.TlsFailure`` (never retried). It verifies with the
+backend's one SSL context (``_gcs.tls``), the one its aiohttp session uses.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from .._http.client import (
     ConnectTimeout,
     HttpClient,
     ReadTimeout,
+    TlsFailed,
     TransportError,
     lean_user_agent,
 )
+from .tls import TlsFailure, is_lasting
 from .wire import Timeouts
 
 __all__ = ["LeanUpload", "as_aiohttp"]
@@ -48,7 +52,15 @@ _MAX_MESSAGE_BODY = 4096
 class LeanUpload:
     """``uploadType=multipart`` POSTs to one bucket on its own keep-alive pool."""
 
-    def __init__(self, *, api_root: str, bucket: str, timeouts: Timeouts, limit: int) -> None:
+    def __init__(
+        self,
+        *,
+        api_root: str,
+        bucket: str,
+        timeouts: Timeouts,
+        limit: int,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
         # The same URL as the aiohttp path's: the object's name is in the body.
         url = (
             f"{api_root.rstrip('/')}/upload/storage/v1/b/{bucket}/o"
@@ -66,8 +78,8 @@ class LeanUpload:
             limit=limit,
             connect_timeout=timeouts.idle_s,
             read_timeout=timeouts.idle_s,
-            # What aiohttp's session used: the system's trust store, verified.
-            ssl_context=ssl.create_default_context() if self._tls else None,
+            # The same context as the backend's aiohttp session: the same CAs.
+            ssl_context=ssl_context if self._tls else None,
             user_agent=lean_user_agent(),
         )
 
@@ -89,6 +101,11 @@ class LeanUpload:
                 except BaseException:
                     response.close()
                     raise
+        except TlsFailed as exc:
+            # The ssl error is the context: _http raises its own "from None".
+            if not is_lasting(exc.__context__):
+                raise as_aiohttp(exc) from exc
+            raise TlsFailure(f"{self._host}:{self._port}", str(exc)) from exc.__context__
         except (TransportError, ConnectionError) as exc:
             raise as_aiohttp(exc) from exc
         response.release()

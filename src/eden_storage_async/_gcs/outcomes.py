@@ -72,7 +72,8 @@ class Target:
 
     def fail(self, exc: Exception, what: str) -> NoReturn:
         """Raise the translation of ``exc``, chained to its credential-free copy."""
-        raise translate(exc, what, self.client.known_secrets()) from self.cause(exc)
+        known = self.client.known_secrets()
+        raise translate(exc, what, known, self.client.trust) from self.cause(exc)
 
     def fail_store(self, exc: Exception) -> NoReturn:
         """Raise for a failed upload; its 404 can only be the bucket."""

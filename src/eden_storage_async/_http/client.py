@@ -5,7 +5,8 @@ small GCS upload (``_gcs/lean.py``) send, and nothing more.
 Why hand-written: measured against SeaweedFS (4 KiB PUTs, concurrency 64,
 uvloop), aiohttp costs 0.40-0.46 ms of client CPU per request and a bare
 protocol 0.08-0.11 ms (docs/s3-lean.md); against fake-gcs-server, 0.54 against
-0.26 ms per 4 KiB multipart POST. Not supported, on purpose: proxies (neither
+0.26 ms per 4 KiB multipart POST. Responses are parsed by llhttp (``_http/parse.py``).
+Not supported, on purpose: proxies (neither
 caller uses one: the lean S3 path refuses a client that does, and the GCS
 backend's own session never reads proxy settings), HTTP/2,
 ``Expect: 100-continue``, redirects, content codings.
@@ -20,19 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any
 
 from .connection import (
     BodyError,
     ConnectFailed,
-    Connection,
     ConnectionClosed,
     ConnectTimeout,
     ReadTimeout,
+    RequestTimeout,
     TlsFailed,
     TransportError,
 )
 from .parse import ProtocolError
+from .pool import Pool
 from .response import HttpResponse
 
 __all__ = [
@@ -42,7 +43,9 @@ __all__ = [
     "ConnectionClosed",
     "HttpClient",
     "HttpResponse",
+    "ProtocolError",
     "ReadTimeout",
+    "RequestTimeout",
     "TlsFailed",
     "TransportError",
     "lean_user_agent",
@@ -61,9 +64,18 @@ def lean_user_agent(*products: str) -> str:
     return " ".join((f"eden-storage-async/{ours} (lean)", *products))
 
 
-# Bodies up to this size go out in one writelines() with the head; above it in
-# slices, awaiting the transport's flow control between them.
-_SLICE = 256 * 1024
+# The shared receive buffer's size: one socket read, as asyncio reads (256 KiB).
+_SCRATCH = 256 * 1024
+# Idle connections are retired after this long. Below the keep-alive limits
+# met on the way (AWS ELB/ALB idle timeout 60 s, nginx keepalive_timeout 75 s,
+# NAT and firewall idle timers from about 30 s, S3's own ~20 s), and below the
+# SDK path's 12 s (aiohttp's keepalive_timeout, which is what let it recover
+# where this client waited a whole read timeout): a connection is reused only
+# while every box on the way surely still knows it.
+DEFAULT_IDLE_TIMEOUT_S = 10.0
+# With no request_timeout: the deadline for connecting, sending and the head
+# allows each idle limit twice over, plus the body at no less than this rate.
+_MIN_SEND_RATE = 64 * 1024
 
 
 def _check(text: str, what: str) -> None:
@@ -72,108 +84,16 @@ def _check(text: str, what: str) -> None:
         raise ValueError(f"{what} holds a CR, LF or NUL character")
 
 
-class _Pool:
-    """At most ``limit`` connections to one host; idle ones reused LIFO."""
-
-    def __init__(self, client: HttpClient, host: str, port: int, tls: bool) -> None:
-        self._client = client
-        self._host = host
-        self._port = port
-        self._tls = tls
-        self._idle: list[Connection] = []
-        self._slots = asyncio.Semaphore(client.limit)
-
-    async def _connect(self) -> Connection:
-        client = self._client
-        loop = asyncio.get_running_loop()
-        context = client.ssl_context if self._tls else None
-        try:
-            async with asyncio.timeout(client.connect_timeout):
-                transport, conn = await loop.create_connection(
-                    lambda: Connection(client.read_timeout),
-                    self._host,
-                    self._port,
-                    ssl=context,
-                    server_hostname=self._host if context is not None else None,
-                )
-        except TimeoutError:
-            raise ConnectTimeout(f"connecting to {self._host}:{self._port} timed out") from None
-        except ssl.SSLError as exc:
-            raise TlsFailed(f"TLS with {self._host}:{self._port} failed: {exc}") from None
-        except OSError as exc:
-            raise ConnectFailed(f"could not connect to {self._host}:{self._port}: {exc}") from None
-        # uvloop may run connection_made after create_connection returns.
-        conn.transport = transport
-        return conn
-
-    def put_back(self, conn: Connection, reusable: bool) -> None:
-        if reusable and not conn.ended and not self._client.closed:
-            self._idle.append(conn)
-        else:
-            conn.close()
-        self._slots.release()
-
-    async def request(self, method: str, head: bytes, body: Any) -> HttpResponse:
-        await self._slots.acquire()
-        try:
-            while self._idle:
-                conn = self._idle.pop()
-                if not conn.ended:
-                    break
-                conn.close()  # the server closed it while it sat idle
-            else:
-                conn = await self._connect()
-            try:
-                return await self._exchange(conn, method, head, body)
-            except ConnectionClosed:
-                if not conn.reused or conn.answered:
-                    raise
-                # The keep-alive race: the server closed a pooled connection as
-                # we sent on it. Nothing was answered; send once more on a fresh
-                # one (S3Backend checks any 412 against its write nonce).
-                conn = await self._connect()
-                return await self._exchange(conn, method, head, body)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    async def _exchange(
-        self, conn: Connection, method: str, head: bytes, body: Any
-    ) -> HttpResponse:
-        try:
-            conn.start()
-            if body is None or len(body) <= _SLICE:
-                conn.transport.writelines([head, body] if body else [head])
-            else:
-                conn.transport.write(head)
-                view = memoryview(body).cast("B")
-                for start in range(0, len(view), _SLICE):
-                    await conn.drain()
-                    conn.transport.write(view[start : start + _SLICE])
-            while True:
-                parsed = await conn.read_head()
-                if parsed.status >= 200:
-                    break
-                if parsed.status == 101:
-                    raise ProtocolError("unexpected protocol switch")
-                # 100 Continue and other interim answers: the real one follows.
-        except ProtocolError as exc:
-            conn.close()
-            raise BodyError(str(exc)) from None
-        except BaseException:
-            conn.close()  # a cancel too: the exchange's state is unknown
-            raise
-        return HttpResponse(self, conn, parsed, method)
-
-    def close(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
-
-
 class HttpClient:
     """Keep-alive HTTP/1.1 pools, one per (scheme, host, port), of at most
     ``limit`` connections each. ``aclose()`` closes the idle ones; a response
-    still held closes its own when released."""
+    still held closes its own when released.
+
+    ``idle_timeout`` retires a connection idle that long; ``request_timeout``
+    bounds connecting, sending and the answer's head together (by default
+    ``connect_timeout + 2 * read_timeout`` plus the body at 64 KiB/s), raised
+    as ``RequestTimeout``, a ``ReadTimeout``.
+    """
 
     def __init__(
         self,
@@ -183,21 +103,35 @@ class HttpClient:
         read_timeout: float,
         ssl_context: ssl.SSLContext | None,
         user_agent: str,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
+        request_timeout: float | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self.limit = limit
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
         self.ssl_context = ssl_context
         self.closed = False
-        self._pools: dict[tuple[bool, str, int], _Pool] = {}
+        # Every connection's socket reads land here, and are parsed (and their
+        # payload copied out) before the loop reads again: one buffer serves all.
+        self.scratch = memoryview(bytearray(_SCRATCH))
+        self._pools: dict[tuple[bool, str, int], Pool] = {}
         _check(user_agent, "the user agent")
         # Added to every request after signing, as aiohttp's session defaults were.
         self._extra = f"user-agent: {user_agent}\r\naccept-encoding: identity\r\n"
 
     def __repr__(self) -> str:
         return f"HttpClient(limit={self.limit}, pools={len(self._pools)})"
+
+    def deadline(self, body: bytes | bytearray | memoryview | None) -> float:
+        """Seconds allowed for connecting, sending ``body`` and the answer's head."""
+        if self.request_timeout is not None:
+            return self.request_timeout
+        base = self.connect_timeout + 2 * self.read_timeout
+        return base if body is None else base + len(body) / _MIN_SEND_RATE
 
     async def request(
         self,
@@ -213,6 +147,8 @@ class HttpClient:
 
         Raises ``ValueError`` before sending if a header name or value holds a
         CR, LF or NUL; ``TransportError`` subclasses on any transport failure.
+        An answer that arrives while a large body is still going out (a 403
+        before the upload ended) is returned as any other answer is.
         """
         if self.closed:
             raise RuntimeError("the HTTP client is closed")
@@ -241,7 +177,7 @@ class HttpClient:
         key = (tls, host, port)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = _Pool(self, host, port, tls)
+            pool = self._pools[key] = Pool(self, host, port, tls)
         return await pool.request(method, text.encode("latin-1"), body)
 
     async def aclose(self) -> None:

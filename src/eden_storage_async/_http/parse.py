@@ -1,23 +1,41 @@
-"""HTTP/1.1 response parsing for ``_http/client.py``: the head, and the body's framing.
+"""HTTP/1.1 response parsing for ``_http/client.py``, on llhttp (``httptools``).
 
-Both work on the bytes as they arrive, in whatever pieces the socket gives
-them: ``parse_head`` looks at a buffer that may hold only part of a head and
-answers ``None`` until the blank line is there; ``BodyDecoder`` consumes what a
-buffer holds and hands out the payload bytes it contains. Anything malformed
-(a bad status line, a header without a colon, conflicting lengths, a bad chunk
-size, a head or chunk line past its limit) raises ``ProtocolError`` at once, so
-a broken server can neither hang a caller nor grow a buffer without bound.
+llhttp is the parser Node and uvicorn use, hardened by a very wide user base
+against malformed input and response smuggling; it replaced our hand-written
+parser (issue 16). It parses the bytes as they arrive, in whatever pieces the
+socket gives them, and calls back: ``ResponseParser`` turns those callbacks
+into a ``ResponseHead``, the payload pieces and the end of the message, handed
+to a ``Sink`` (the connection).
+
+What llhttp decides: the status line, header syntax, Content-Length (digits
+only; a duplicate, even an equal one, is refused), chunked framing and its
+trailers, both Content-Length and Transfer-Encoding (refused), bodyless 1xx,
+204 and 304 answers. What we add on top, where llhttp is more lenient than
+this client wants: only HTTP/1.0 and 1.1; no status below 100; no 101; only
+``chunked`` as a transfer coding (we send ``accept-encoding: identity``); no
+body for an answer to HEAD; at most ``MAX_INTERIM`` 1xx answers; at most
+``MAX_HEAD`` bytes of framing (head, chunk lines, trailers), so a broken
+server can neither hang a caller nor grow a buffer without bound. Anything
+refused raises ``ProtocolError``.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_HEAD", "BodyDecoder", "ProtocolError", "ResponseHead", "parse_head"]
+from typing import Protocol
 
-# The longest head accepted. S3 answers carry a few hundred bytes of headers,
-# plus user metadata (at most 2 KiB on AWS); 64 KiB is aiohttp's own limit.
+import httptools
+
+__all__ = ["MAX_HEAD", "MAX_INTERIM", "ProtocolError", "ResponseHead", "ResponseParser", "Sink"]
+
+# The most framing bytes accepted per answer, beyond a small allowance per
+# chunk: S3 heads are a few hundred bytes plus user metadata (at most 2 KiB on
+# AWS); 64 KiB is aiohttp's own head limit.
 MAX_HEAD = 64 * 1024
-# A chunk-size line or a trailer line: hex digits, maybe an extension.
-_MAX_LINE = 8 * 1024
+# A chunk's own framing is its size line and CRLF, about 20 bytes.
+_PER_CHUNK = 32
+# Interim (1xx) answers accepted before the final one: a server that sends
+# them without end would otherwise keep a request alive forever.
+MAX_INTERIM = 32
 
 
 class ProtocolError(Exception):
@@ -27,200 +45,212 @@ class ProtocolError(Exception):
 class ResponseHead:
     """A parsed status line and headers (names lower-case, repeats joined with ", ")."""
 
-    __slots__ = ("headers", "keep_alive", "reason", "status", "version")
+    __slots__ = (
+        "close_delimited",
+        "headers",
+        "keep_alive",
+        "length",
+        "reason",
+        "status",
+        "version",
+    )
 
-    def __init__(self, version: str, status: int, reason: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self, version: str, status: int, reason: str, headers: dict[str, str], keep_alive: bool
+    ) -> None:
         self.version = version
         self.status = status
         self.reason = reason
         self.headers = headers
-        connection = headers.get("connection", "").lower()
-        if version == "HTTP/1.1":
-            self.keep_alive = "close" not in connection
-        else:  # HTTP/1.0 keeps a connection only when asked to, and we never ask.
-            self.keep_alive = False
+        self.keep_alive = keep_alive
+        # The body's length when a Content-Length frames it, else None.
+        self.length: int | None = None
+        # True for a body that only the server's close ends.
+        self.close_delimited = False
 
 
-def parse_head(buffer: bytearray) -> ResponseHead | None:
-    """The head at the start of ``buffer``, removed from it; ``None`` if incomplete."""
-    end = buffer.find(b"\r\n\r\n")
-    if end < 0:
-        if len(buffer) > MAX_HEAD:
-            raise ProtocolError("response head too long")
-        return None
-    if end > MAX_HEAD:
-        raise ProtocolError("response head too long")
-    try:
-        text = buffer[:end].decode("latin-1")
-    finally:
-        del buffer[: end + 4]
-    lines = text.split("\r\n")
-    status_line = lines[0].split(" ", 2)
-    if len(status_line) < 2 or status_line[0] not in ("HTTP/1.1", "HTTP/1.0"):
-        raise ProtocolError("bad status line")
-    code = status_line[1]
-    if len(code) != 3 or not code.isdigit():
-        raise ProtocolError("bad status code")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        # A name with whitespace or no colon, or an obsolete folded line: refused
-        # rather than guessed at (RFC 9112 section 5).
-        if not colon or not name or name != name.strip() or " " in name or "\t" in name:
-            raise ProtocolError("bad header line")
-        key = name.lower()
-        value = value.strip(" \t")
-        previous = headers.get(key)
-        headers[key] = value if previous is None else f"{previous}, {value}"
-    reason = status_line[2] if len(status_line) == 3 else ""
-    return ResponseHead(status_line[0], int(code), reason, headers)
+class Sink(Protocol):
+    """Where a ``ResponseParser`` hands what it parsed."""
+
+    def on_head(self, head: ResponseHead) -> None: ...
+
+    def on_body(self, data: bytes) -> None: ...
+
+    def on_complete(self) -> None: ...
 
 
-_LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _CLOSE, _DONE = range(7)
+class _Stop(Exception):
+    """Raised from a callback to stop llhttp: a HEAD's head, or bytes past the answer."""
 
 
-class BodyDecoder:
-    """The payload of one response body, framed as its head says.
+class ResponseParser:
+    """One connection's parser, reused from answer to answer (a fresh llhttp
+    parser costs about 1 µs more per answer). ``expect(method)`` before each
+    request; ``feed(data)`` as bytes arrive; ``eof()`` when the server closes.
 
-    ``decode(buffer)`` consumes raw bytes from the front of ``buffer`` and
-    returns the payload bytes among them; ``done`` turns true once the body's
-    framing says it has ended (for a close-delimited body: ``finish()`` at EOF).
+    After the final answer's end, any further byte sets ``extra`` (the answer
+    was followed by something: the connection is not reusable) and is dropped.
     """
 
-    __slots__ = ("_remaining", "_state", "reusable")
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self._parser = httptools.HttpResponseParser(self)
+        self._spent = False  # llhttp stopped (error, HEAD, skipped body): make a new one
+        self._method = "GET"
+        self._headers: dict[str, str] = {}
+        self._reason = ""
+        self._error: ProtocolError | None = None
+        self._interim = 0
+        self._framing = 0  # bytes fed and not payload, less the per-chunk allowance
+        self.head: ResponseHead | None = None
+        self.complete = False
+        self.extra = False
 
-    def __init__(self, head: ResponseHead, method: str) -> None:
-        headers = head.headers
-        status = head.status
-        # A connection is kept only when the framing, and not the close, ends the body.
-        self.reusable = head.keep_alive
-        self._remaining = 0
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            self._state = _DONE
-            return
-        coding = headers.get("transfer-encoding")
-        if coding is not None:
-            codings = [part.strip().lower() for part in coding.split(",")]
-            if codings[-1] != "chunked" or "chunked" in codings[:-1]:
-                raise ProtocolError("unsupported transfer-encoding")
-            if len(codings) > 1:  # gzip and the like: the body is the object's bytes
-                raise ProtocolError("unsupported transfer-encoding")
-            self._state = _CHUNK_SIZE
-            return
-        length = headers.get("content-length")
-        if length is not None:
-            values = {part.strip() for part in length.split(",")}
-            value = values.pop()
-            if values or not value.isdigit() or not value.isascii():
-                raise ProtocolError("bad content-length")
-            self._remaining = int(value)
-            self._state = _LENGTH if self._remaining else _DONE
-            return
-        self._state = _CLOSE
-        self.reusable = False
+    def expect(self, method: str) -> None:
+        """A new request was sent: parse its answer."""
+        if self._spent or self.extra:
+            self._parser = httptools.HttpResponseParser(self)
+            self._spent = False
+            self._headers = {}
+            self._reason = ""
+        self._method = method
+        # _headers and _reason were emptied when the last head completed, or
+        # the parser is new (or spent, and about to be replaced by a new one).
+        self._interim = self._framing = 0
+        self.head = None
+        self.complete = self.extra = False
 
-    @property
-    def done(self) -> bool:
-        """True once the whole body has been decoded."""
-        return self._state == _DONE
+    def skip_body(self) -> None:
+        """The rest of the body goes around the parser (read whole into one
+        buffer): llhttp's state no longer matches the stream, so the next
+        answer gets a fresh parser."""
+        self._spent = True
 
     @property
-    def length_left(self) -> int:
-        """Bytes of a Content-Length body still to come; 0 for any other framing."""
-        return self._remaining if self._state == _LENGTH else 0
+    def spent(self) -> bool:
+        """True once llhttp no longer follows the stream."""
+        return self._spent
 
-    def took(self, count: int) -> None:
-        """``count`` bytes of a Content-Length body were taken without ``decode``."""
-        if self._state != _LENGTH or not 0 <= count <= self._remaining:
-            raise ValueError("took more than the body holds")
-        self._remaining -= count
-        if not self._remaining:
-            self._state = _DONE
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Parse ``data``; the sink hears of what it completes."""
+        if self._spent or self.extra:
+            self.extra = True
+            return
+        self._framing += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._spent = True
+            if isinstance(exc.__context__, _Stop):
+                if not self.extra:  # a HEAD answer's head: was anything after it?
+                    self.extra = not _ends_at_one_head(bytes(data))
+                return
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error from None
+            if self.complete:  # garbage after a whole answer: not this answer's fault
+                self.extra = True
+                return
+            raise ProtocolError(f"malformed response: {exc}") from None
+        if self._framing > MAX_HEAD:
+            self._spent = True
+            raise ProtocolError("response head or framing too long")
 
-    @property
-    def close_delimited(self) -> bool:
-        """True for a body that only the server's close ends."""
-        return self._state == _CLOSE
-
-    def finish(self) -> None:
+    def eof(self) -> None:
         """The server closed: the end of a close-delimited body, else a truncation."""
-        if self._state == _CLOSE:
-            self._state = _DONE
-        elif self._state != _DONE:
-            raise ProtocolError("connection closed before the body ended")
+        if self.complete:
+            return
+        head = self.head
+        if head is not None and head.close_delimited and not self._spent:
+            self.complete = True
+            self._sink.on_complete()
+            return
+        raise ProtocolError("connection closed before the answer ended")
 
-    def decode(self, buffer: bytearray) -> bytes:
-        """The payload bytes in ``buffer``, which loses the bytes it consumed."""
-        state = self._state
-        if state == _LENGTH:
-            take = min(self._remaining, len(buffer))
-            if take == len(buffer):  # the usual case when streaming: one copy, not two
-                data = bytes(buffer)
-                buffer.clear()
+    def _fail(self, reason: str) -> None:
+        self._error = ProtocolError(reason)
+        raise self._error
+
+    # -- llhttp's callbacks --------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.extra = True
+            raise _Stop
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason.decode("latin-1")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        # llhttp keeps trailing whitespace; it is not part of the value (RFC 9110 5.5).
+        text = value.decode("latin-1").strip(" \t")
+        previous = self._headers.get(key)
+        self._headers[key] = text if previous is None else f"{previous}, {text}"
+
+    def on_chunk_header(self) -> None:
+        self._framing -= _PER_CHUNK
+
+    def on_body(self, data: bytes) -> None:
+        self._framing -= len(data)
+        self._sink.on_body(data)
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        status = parser.get_status_code()
+        version = parser.get_http_version()
+        headers, self._headers = self._headers, {}
+        reason, self._reason = self._reason, ""
+        if version not in ("1.1", "1.0"):
+            self._fail("bad status line")
+        if status < 100:
+            self._fail("bad status code")
+        if status == 101:
+            self._fail("unexpected protocol switch")
+        if status < 200:
+            self._interim += 1
+            if self._interim > MAX_INTERIM:
+                self._fail("too many interim (1xx) answers")
+            return  # 100 Continue and the like: the real answer follows
+        coding = headers.get("transfer-encoding")
+        if coding is not None and coding.strip().lower() != "chunked":
+            # gzip and the like: the body would not be the object's bytes.
+            self._fail("unsupported transfer-encoding")
+        # HTTP/1.0 keeps a connection only when asked to, and we never ask.
+        head = ResponseHead(
+            f"HTTP/{version}",
+            status,
+            reason,
+            headers,
+            version == "1.1" and parser.should_keep_alive(),
+        )
+        bodyless = self._method == "HEAD" or status in (204, 304)
+        length = headers.get("content-length")
+        if not bodyless and coding is None:
+            if length is not None:
+                head.length = int(length)  # llhttp allows digits only
             else:
-                data = bytes(buffer[:take])
-                del buffer[:take]
-            self._remaining -= take
-            if not self._remaining:
-                self._state = _DONE
-            return data
-        if state == _CLOSE:
-            data = bytes(buffer)
-            buffer.clear()
-            return data
-        if state == _DONE:
-            return b""
-        return self._decode_chunked(buffer)
+                head.close_delimited = True
+                head.keep_alive = False
+        self.head = head
+        self._sink.on_head(head)
+        if self._method == "HEAD":
+            # llhttp would wait for a Content-Length body that never comes.
+            self._finish()
+            raise _Stop
 
-    def _decode_chunked(self, buffer: bytearray) -> bytes:
-        out: list[bytes] = []
-        while buffer:
-            state = self._state
-            if state == _CHUNK_DATA:
-                take = min(self._remaining, len(buffer))
-                out.append(bytes(buffer[:take]))
-                del buffer[:take]
-                self._remaining -= take
-                if not self._remaining:
-                    self._state = _CHUNK_END
-                continue
-            if state == _DONE:
-                break
-            if state == _CHUNK_END:
-                if len(buffer) < 2:
-                    break
-                if buffer[:2] != b"\r\n":
-                    raise ProtocolError("chunk not followed by CRLF")
-                del buffer[:2]
-                self._state = _CHUNK_SIZE
-                continue
-            line = _take_line(buffer)
-            if line is None:
-                break
-            if state == _CHUNK_SIZE:
-                size_text = line.split(b";", 1)[0].strip(b" \t")
-                if (
-                    not size_text
-                    or len(size_text) > 16
-                    or size_text.strip(b"0123456789abcdefABCDEF")
-                ):
-                    raise ProtocolError("bad chunk size")
-                self._remaining = int(size_text, 16)
-                self._state = _CHUNK_DATA if self._remaining else _TRAILER
-            elif not line:  # _TRAILER: the blank line ends the body
-                self._state = _DONE
-            elif b":" not in line:
-                raise ProtocolError("bad trailer line")
-        return b"".join(out)
+    def on_message_complete(self) -> None:
+        if self.head is not None:  # else an interim answer ended
+            self._finish()
+
+    def _finish(self) -> None:
+        self.complete = True
+        self._sink.on_complete()
 
 
-def _take_line(buffer: bytearray) -> bytes | None:
-    """One CRLF-ended line from the front of ``buffer``, or ``None`` if incomplete."""
-    end = buffer.find(b"\r\n", 0, _MAX_LINE + 2)
-    if end < 0:
-        if len(buffer) > _MAX_LINE:
-            raise ProtocolError("chunk line too long")
-        return None
-    line = bytes(buffer[:end])
-    del buffer[: end + 2]
-    return line
+def _ends_at_one_head(data: bytes) -> bool:
+    """True if ``data`` ends with the one blank line in it: llhttp, stopped at a
+    HEAD answer's head, does not say where that was, and a byte after it would
+    be taken as the next answer's. Anything else (an interim answer in the same
+    read, a head split just there) only costs the connection's reuse."""
+    return data.find(b"\r\n\r\n") == len(data) - 4

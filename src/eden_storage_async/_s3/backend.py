@@ -20,24 +20,19 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from .._core.attributes import ArtifactInfo, Attributes
 from .._core.base import BackendBase
 from .._core.checksum import crc32c_b64
+from .._core.create_only import CanaryPath
 from .._core.errors import ConfigError, ConflictRetriesExhausted
 from .._core.ranges import ByteRange
 from .._core.retry import Backoff, retrying
 from .._core.settle import settle
 from .._core.stream import ChunkSource, read_head
 from .checksum import METADATA_KEY
-from .client import (
-    S3Client,
-    client_config_kwargs,
-    import_sdk,
-    object_body,
-    open_client,
-)
+from .client import S3Client, import_sdk, object_body
 from .config import (
     DEFAULT_CONFLICT_BACKOFF,
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -58,6 +53,7 @@ from .errors import (
 from .multipart import CompleteConflict, Tally, upload_multipart
 from .nonce import NONCE_KEY, is_this_write
 from .reads import Reader
+from .routing import RequestPath, open_routed_client
 
 __all__ = ["S3Backend", "S3Client"]
 
@@ -87,7 +83,8 @@ class S3Backend(BackendBase):
     third of the SDK's client CPU per call (docs/s3-lean.md); multipart
     uploads stay on aiobotocore. ``"sdk"`` sends everything through
     aiobotocore. A client that goes through a proxy, or one passed in as
-    ``client``, always uses the SDK path.
+    ``client``, always uses the SDK path: ``repr`` shows the path in use and
+    why, and the proxy fallback is logged once (``_s3/routing.py``).
     """
 
     def __init__(
@@ -133,7 +130,11 @@ class S3Backend(BackendBase):
         self._connect_timeout = float(connect_timeout)
         self._read_timeout = float(read_timeout)
         self._retry = retry
-        self._request_path = request_path
+        self._request_path = request_path  # as asked; self._path says what is used
+        # What repr shows: the path in use, and why when it is not the one asked.
+        self._path = RequestPath(request_path, request_path)
+        if client is not None and request_path == "lean":
+            self._path.fall_back("client passed in")
         self._client: S3Client | None = client
         # The lock serialises only the first use, when many tasks may race to
         # build the one client; later calls never touch it.
@@ -154,7 +155,7 @@ class S3Backend(BackendBase):
         return (
             f"S3Backend(bucket={self._bucket!r}, prefix={self._prefix!r}, "
             f"endpoint_url={self._endpoint_url!r}, region={self._region!r}, "
-            f"request_path={self._request_path!r})"
+            f"request_path={self._path})"
         )
 
     def _key(self, opaque_id: str) -> str:
@@ -171,37 +172,18 @@ class S3Backend(BackendBase):
             return self._client
 
     async def _create_client(self) -> S3Client:
-        client = await open_client(
+        # routing.py: nothing is left open if this fails; a proxy is logged once.
+        return await open_routed_client(
             self._sdk,
             self._owned,
+            self._path,
+            bucket=self._bucket,
             region=self._region,
             endpoint_url=self._endpoint_url,
-            config_kwargs=client_config_kwargs(
-                self._max_concurrency, self._connect_timeout, self._read_timeout
-            ),
+            max_concurrency=self._max_concurrency,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
         )
-        if self._request_path == "sdk":
-            return client
-        from .lean.calls import LeanPathUnsupported, LeanRoutedClient, open_lean_calls
-
-        try:
-            lean = await open_lean_calls(
-                client,
-                max_concurrency=self._max_concurrency,
-                connect_timeout=self._connect_timeout,
-                read_timeout=self._read_timeout,
-                # One try: the backend's own loop (self._retry) retries
-                # transients on both paths, so attempts never multiply.
-                retry=Backoff(attempts=1),
-            )
-        except LeanPathUnsupported:
-            return client
-        self._owned.push_async_callback(lean.aclose)
-        # The lean calls take only the keywords this backend passes, which the
-        # Protocol's **kwargs cannot say; the contract suite runs on both paths.
-        routed: Any = LeanRoutedClient(client, lean)
-        typed: S3Client = routed
-        return typed
 
     async def _retrying(self, operation: Callable[[], Awaitable[_T]]) -> _T:
         """``operation`` retried on transient failures within ``retry``."""
@@ -273,16 +255,24 @@ class S3Backend(BackendBase):
         )
 
     async def _store_stream(
-        self, opaque_id: str, source: ChunkSource, attributes: Attributes
+        self,
+        opaque_id: str,
+        source: ChunkSource,
+        attributes: Attributes,
+        *,
+        threshold: int | None = None,
     ) -> None:
+        # ``threshold`` overrides multipart_threshold (0: always multipart, for
+        # check_create_only's few-byte canary, _s3/canary.py).
         key = self._key(opaque_id)
+        limit = self._multipart_threshold if threshold is None else threshold
         what = f"cannot store artifact {opaque_id} at s3://{self._bucket}/{key}"
         attempt = 0
         while True:
             attempt += 1
             chunks = aiter(source)
             try:
-                head, more = await read_head(chunks, self._multipart_threshold)
+                head, more = await read_head(chunks, limit)
                 if not more:
                     # The whole stream fits under the threshold: one PutObject.
                     await self._store(opaque_id, memoryview(head), attributes)
@@ -352,6 +342,12 @@ class S3Backend(BackendBase):
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         async with (await self._reader(opaque_id)).load_range_stream(byte_range) as chunks:
             yield chunks
+
+    def _canary_paths(self) -> list[CanaryPath]:
+        """The upload paths ``check_create_only`` tries (``canary.py`` says which)."""
+        from .canary import canary_paths
+
+        return canary_paths(self)
 
     async def _aclose(self) -> None:
         await self._owned.aclose()

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 from .._core.errors import MissingDependency
 from .checksum import drop_sdk_crc32c_validation
+from .tls import check_ca_bundle
 
 __all__ = [
     "S3Client",
@@ -87,17 +88,50 @@ class _Sdk(NamedTuple):
     session_cls: Any
     config_cls: Any
     add_expect_header: Any
+    http_session_cls: Any
+
+
+class _NoRedirects:
+    """An aiohttp session whose requests never follow a redirect themselves."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        return self._session.request(*args, allow_redirects=False, **kwargs)
+
+
+def _no_redirect_session_cls(base: Any) -> Any:
+    """aiobotocore's HTTP session, minus aiohttp's own redirect following.
+
+    aiohttp follows a 301, 302 or 307 by itself, so a bucket's 307
+    ``TemporaryRedirect`` never reached botocore's region redirector: the PUT,
+    body and ``x-amz-*`` headers went to whatever host the ``Location`` named,
+    and its 200 was taken for a store (seen on a loopback fake: the object was
+    never written). botocore on urllib3 never follows (``redirect=False``);
+    this restores that, and the redirector handles the answer as the lean
+    path does (``_s3/lean/regions.py``).
+    """
+
+    class NoRedirectSession(base):  # type: ignore[misc]  # aiobotocore is untyped
+        async def _get_session(self, proxy_url: Any) -> Any:
+            return _NoRedirects(await super()._get_session(proxy_url))
+
+    return NoRedirectSession
 
 
 def import_sdk() -> _Sdk:
     """aiobotocore's session and config classes, or ``MissingDependency`` naming the extra."""
     try:
         from aiobotocore.config import AioConfig
+        from aiobotocore.httpsession import AIOHTTPSession
         from aiobotocore.session import AioSession
         from botocore.handlers import add_expect_header
     except ImportError as exc:
         raise MissingDependency(f"S3Backend needs aiobotocore; run: {_INSTALL_HINT}") from exc
-    return _Sdk(AioSession, AioConfig, add_expect_header)
+    return _Sdk(AioSession, AioConfig, add_expect_header, _no_redirect_session_cls(AIOHTTPSession))
 
 
 async def open_client(
@@ -116,7 +150,7 @@ async def open_client(
         "s3",
         region_name=region,
         endpoint_url=endpoint_url,
-        config=sdk.config_cls(**config_kwargs),
+        config=sdk.config_cls(**config_kwargs, http_session_cls=sdk.http_session_cls),
     )
     client: Any = await stack.enter_async_context(context)
     # botocore sends every PutObject with "Expect: 100-continue", so the body
@@ -137,7 +171,9 @@ def _prepare_session(
     if region is None and endpoint_url is not None:
         # S3-compatible servers (MinIO, SeaweedFS) sign with us-east-1 by default.
         region = "us-east-1"
-    session.get_config_variable("ca_bundle")  # cached: create_client reads it too
+    # Cached: create_client reads it too. Checked before any client exists,
+    # so an unreadable bundle is one clear TlsError and leaves nothing open.
+    check_ca_bundle(session.get_config_variable("ca_bundle"))
     # aiobotocore < 3.7 lacks it; there the S3 model still loads on the loop.
     warm_up = getattr(session, "warm_up_loader_caches", None)
     if warm_up is not None:

@@ -26,7 +26,9 @@ from .._core.errors import (
     PreconditionNotSupported,
     ServiceUnavailable,
     StorageError,
+    TlsError,
 )
+from .tls import describe_tls, is_lasting_tls_failure
 
 __all__ = [
     "LOAD_CODES",
@@ -127,16 +129,17 @@ def is_transient(exc: BaseException) -> bool:
     a body damaged on the way (refused with BadDigest on a store, or failing
     its CRC32C on a load): the same immutable bytes are sent, or read, again.
     Never a 4xx that says the request itself is wrong, and never a TLS
-    certificate failure, which no retry repairs.
+    certificate or handshake failure, which no retry repairs (a handshake cut
+    short by the network is a reset like any other).
     """
     from botocore import exceptions as sdk
 
     if isinstance(exc, IntegrityError | sdk.FlexibleChecksumError):
         return True
+    if is_lasting_tls_failure(exc):
+        return False
     if isinstance(exc, _body_transport_errors()):
         return True
-    if isinstance(exc, sdk.SSLError):
-        return False
     if isinstance(exc, sdk.ConnectionError | sdk.HTTPClientError | sdk.IncompleteReadError):
         return True
     if not _response(exc):
@@ -213,6 +216,9 @@ def _translate(
 
     if isinstance(exc, sdk.ClientError):
         return _from_client_error(exc, what, codes or {})
+    if is_lasting_tls_failure(exc):
+        # Checked before the transport errors: botocore's SSLError is one.
+        return TlsError(describe_tls(exc, what))
     if isinstance(
         exc,
         (sdk.ConnectionError, sdk.HTTPClientError, sdk.IncompleteReadError,

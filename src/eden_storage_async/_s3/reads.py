@@ -10,6 +10,9 @@ slice cannot be, so a ranged GET is checked for what it can be:
   it is checked against its CRC32C as ``load`` checks it, then sliced.
 * 416: the range starts at or past the end (an empty object included). The
   object exists, so the slice is empty; ``NoSuchKey`` is still ``NotFound``.
+  One that states a size (``Content-Range: bytes */N`` or AWS's
+  ``<ActualObjectSize>``) under which the range would not be empty is an
+  ``IntegrityError``, as on GCS.
 
 A damaged answer (``IntegrityError``) is retried within ``retry``: a body
 spoiled on the way reads back whole. A stream is never retried once bytes are
@@ -20,6 +23,7 @@ ends.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +32,15 @@ from .._core.attributes import ArtifactInfo
 from .._core.errors import BackendError, IntegrityError
 from .._core.ranges import ByteRange, slice_stream
 from .._core.retry import Backoff, retrying
-from .._core.stream import no_chunks
+from .._core.stream import no_chunks, read_sized
 from .checksum import StreamCheck, verified_chunks, verify_body
 from .client import S3Client
 from .errors import LOAD_CODES, http_status, is_transient, map_s3_errors
 from .stat import stat_object
 
 __all__ = ["Reader"]
+
+_UNSATISFIED = re.compile(r"bytes \*/(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +64,14 @@ class Reader:
             return await self.client.get_object(
                 Bucket=self.bucket, Key=self.key, ChecksumMode="ENABLED"
             )
-        return await self.client.get_object(
-            Bucket=self.bucket, Key=self.key, ChecksumMode="ENABLED", Range=byte_range.header
-        )
+        try:
+            return await self.client.get_object(
+                Bucket=self.bucket, Key=self.key, ChecksumMode="ENABLED", Range=byte_range.header
+            )
+        except Exception as exc:
+            if http_status(exc) == 416:
+                _check_unsatisfiable(self.what, byte_range, exc)
+            raise
 
     async def load(self) -> bytes:
         """The whole object, checked against its CRC32C."""
@@ -71,7 +82,12 @@ class Reader:
             # cancelled, so its connection goes back to the pool (or is
             # dropped), never leaked.
             async with response["Body"] as stream:
-                payload: bytes = await stream.read()
+                # Into one buffer of the stated length: see read_sized for the
+                # RSS it saves. The lean path's body already reads that way.
+                if getattr(stream, "reads_whole_into_one_buffer", False):
+                    payload = await stream.read()
+                else:
+                    payload = await read_sized(stream, response.get("ContentLength"), self.what)
             # A mismatch raises IntegrityError and the bytes are dropped; it
             # is retried, since a body damaged on the way reads back whole.
             return verify_body(self.what, response, payload)
@@ -153,6 +169,23 @@ class Reader:
             else:
                 first, stop = byte_range.bounds(response["ContentLength"])
                 yield slice_stream(chunks, first, stop)
+
+
+def _check_unsatisfiable(what: str, byte_range: ByteRange, exc: BaseException) -> None:
+    """A 416 that states the object's size (``Content-Range: bytes */N``, as
+    GCS checks, else AWS's ``<ActualObjectSize>``) must agree that the range
+    is empty there; else ``IntegrityError``, retried as any damaged answer."""
+    response: Any = getattr(exc, "response", {})
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    found = _UNSATISFIED.fullmatch(str(headers.get("content-range", "")).strip())
+    size = found.group(1) if found else str(response.get("Error", {}).get("ActualObjectSize", ""))
+    if not size.isdigit():
+        return  # no size stated: nothing to check it against
+    first, stop = byte_range.bounds(int(size))
+    if stop > first:
+        raise IntegrityError(
+            f"{what}: a ranged read for {byte_range.header} of a {size}-byte object answered 416"
+        )
 
 
 def _partial(response: Mapping[str, Any]) -> bool:

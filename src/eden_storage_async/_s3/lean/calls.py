@@ -12,10 +12,12 @@ unchanged on either path.
 
 What it reuses rather than rewrites: ``botocore.auth.S3SigV4Auth`` signs every
 request (no crypto here; ``_s3/lean/sign.py`` only hands it a lighter header
-map); the credentials are the client's own, frozen per
-request through aiobotocore's refresh logic; the URL and signing scope of each
-bucket come from botocore's endpoint ruleset, once per bucket. Everything the
-SDK client does besides (multipart, credentials) stays on the SDK client.
+map); the credentials are the client's own, frozen per request through
+aiobotocore's refresh logic; the URL and signing scope of each bucket come from
+botocore's endpoint ruleset, once per bucket, and again for the bucket's own
+region when S3 answers that it lives in another (``_s3/lean/regions.py``).
+Everything the SDK client does besides (multipart, credentials) stays on the
+SDK client.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import asyncio
 import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
 
 from ..._core.retry import Backoff, retrying
 from ..._http.client import HttpClient
+from .regions import BucketEndpoint, BucketEndpoints, redirect_of
 from .sign import LeanSigV4Auth, SigningRequest
 from .wire import (
     LeanBody,
@@ -57,23 +61,6 @@ class LeanPathUnsupported(Exception):
     """The client's setup needs something only the SDK path has (a proxy)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Endpoint:
-    """Where one bucket's objects live and how requests to them are signed."""
-
-    base_url: str  # no trailing slash; an object URL is base_url + "/" + quoted key
-    tls: bool
-    connect_host: str  # where to connect: the URL's host name and port
-    port: int
-    path: str  # the URL's path, no trailing slash; a target is path + "/" + quoted key
-    # Computed once by botocore's own helper and signed as a header, so the
-    # signer does not re-parse the URL for it on every request (~40 us each).
-    host: str
-    region: str
-    signing_name: str
-    headers: Mapping[str, str]
-
-
 class LeanS3Calls:
     """``put_object``, ``get_object`` and ``head_object`` as an aiobotocore S3
     client has them, on a lean request path; build it with ``open_lean_calls``.
@@ -95,8 +82,7 @@ class LeanS3Calls:
         # The signer reads the payload-signing rule from the client's config,
         # exactly as it does on the SDK path.
         self._config = client.meta.config
-        self._endpoints: dict[str, _Endpoint] = {}
-        self._endpoint_lock = asyncio.Lock()
+        self._endpoints = BucketEndpoints(client)
         # The signers' derived signing keys (see _s3_lean_sign), this client's only.
         self._derived: dict[tuple[bytes, str], bytes] = {}
 
@@ -131,7 +117,7 @@ class LeanS3Calls:
         if Metadata:
             for name, value in Metadata.items():
                 headers[f"x-amz-meta-{name}"] = value
-        response, metadata = await self._send("PutObject", "PUT", Bucket, Key, headers, Body)
+        response, metadata, _ = await self._send("PutObject", "PUT", Bucket, Key, headers, Body)
         response.release()
         return put_fields(metadata)
 
@@ -143,11 +129,9 @@ class LeanS3Calls:
         headers = {"x-amz-checksum-mode": ChecksumMode} if ChecksumMode else {}
         if Range is not None:
             headers["Range"] = Range
-        response, metadata = await self._send("GetObject", "GET", Bucket, Key, headers, None)
+        response, metadata, url = await self._send("GetObject", "GET", Bucket, Key, headers, None)
         fields = object_fields(metadata)
-        fields["Body"] = LeanBody(
-            response, f"{self._endpoints[Bucket].base_url}/{quote(Key, safe='/~')}"
-        )
+        fields["Body"] = LeanBody(response, url)
         return fields
 
     async def head_object(
@@ -155,7 +139,7 @@ class LeanS3Calls:
     ) -> dict[str, Any]:
         """HeadObject: ``Metadata``, ``ContentLength``, ``ETag``, ``ChecksumCRC32C``..."""
         headers = {"x-amz-checksum-mode": ChecksumMode} if ChecksumMode else {}
-        response, metadata = await self._send("HeadObject", "HEAD", Bucket, Key, headers, None)
+        response, metadata, _ = await self._send("HeadObject", "HEAD", Bucket, Key, headers, None)
         response.release()
         return object_fields(metadata)
 
@@ -167,32 +151,75 @@ class LeanS3Calls:
         key: str,
         headers: dict[str, str],
         body: bytes | bytearray | memoryview | None,
-    ) -> tuple[Any, dict[str, Any]]:
-        """Send until a 2xx (returned unread) or a final failure (raised)."""
-        endpoint = self._endpoints.get(bucket) or await self._resolve(bucket)
+    ) -> tuple[Any, dict[str, Any], str]:
+        """Send until a 2xx (returned unread, with its URL) or a final failure
+        (raised); once more to the right region after a wrong-region answer."""
+        endpoint = self._endpoints.get(bucket) or await self._endpoints.resolve(bucket)
         # botocore's own rule for a greedy {Key+} label: keep "/" and "~". A
         # key of only unreserved characters (an opaque id under a plain
         # prefix) is its own encoding; quote() costs more than the check.
         quoted = key if _PLAIN_KEY(key) else quote(key, safe="/~")
+        try:
+            return await self._send_to(endpoint, operation, method, quoted, headers, body)
+        except ClientError as exc:
+            redirect = redirect_of(exc, operation)
+            if redirect is None:
+                raise
+            moved = await self._endpoints.redirected(bucket, endpoint, redirect, self._region_of)
+            if moved is None:
+                raise
+        # Once: an answer to this one is final, as botocore's redirector has it.
+        return await self._send_to(moved, operation, method, quoted, headers, body)
+
+    async def _send_to(
+        self,
+        endpoint: BucketEndpoint,
+        operation: str,
+        method: str,
+        quoted: str,
+        headers: dict[str, str],
+        body: bytes | bytearray | memoryview | None,
+    ) -> tuple[Any, dict[str, Any], str]:
         url = f"{endpoint.base_url}/{quoted}"
         target = f"{endpoint.path}/{quoted}"
         if self._retry.attempts == 1:
             # S3Backend retries in its own loop: no second loop around one try.
-            return await self._attempt(operation, method, endpoint, url, target, headers, body, 1)
+            found = await self._attempt(operation, method, endpoint, url, target, headers, body, 1)
+            return (*found, url)
         attempts = itertools.count(1)
-        return await retrying(
+        found = await retrying(
             lambda: self._attempt(
                 operation, method, endpoint, url, target, headers, body, next(attempts)
             ),
             should_retry=is_transient,
             backoff=self._retry,
         )
+        return (*found, url)
+
+    async def _region_of(self, endpoint: BucketEndpoint) -> str | None:
+        """The bucket's region from one HeadBucket: S3 names it in the
+        ``x-amz-bucket-region`` header whatever the status; None on failure."""
+        url = endpoint.base_url if endpoint.path else f"{endpoint.base_url}/"
+        signed = {"host": endpoint.host, **endpoint.headers}
+        await self._sign(endpoint, "HEAD", url, signed, None)
+        try:
+            response = await self._http.request(
+                "HEAD", endpoint.tls, endpoint.connect_host, endpoint.port,
+                endpoint.path or "/", signed, None,
+            )  # fmt: skip
+        except Exception as exc:
+            if is_transport_failure(exc):
+                return None
+            raise
+        response.release()
+        region: str | None = response.headers.get("x-amz-bucket-region")
+        return region
 
     async def _attempt(
         self,
         operation: str,
         method: str,
-        endpoint: _Endpoint,
+        endpoint: BucketEndpoint,
         url: str,
         target: str,
         headers: dict[str, str],
@@ -226,7 +253,7 @@ class LeanS3Calls:
 
     async def _sign(
         self,
-        endpoint: _Endpoint,
+        endpoint: BucketEndpoint,
         method: str,
         url: str,
         headers: dict[str, str],
@@ -243,42 +270,6 @@ class LeanS3Calls:
         # the frozen credentials of this request and nothing else.
         signer = self._signer_cls(frozen, endpoint.signing_name, endpoint.region, self._derived)
         signer.add_auth(request)
-
-    async def _resolve(self, bucket: str) -> _Endpoint:
-        """The bucket's URL and signing scope from botocore's endpoint ruleset, once."""
-        async with self._endpoint_lock:
-            found = self._endpoints.get(bucket)
-            if found is not None:
-                return found
-            from botocore.auth import _host_from_url
-            from botocore.exceptions import UnsupportedSignatureVersionError
-
-            model = self._client.meta.service_model.operation_model("GetObject")
-            context: dict[str, Any] = {}
-            url, extra_headers, _ = await self._client._resolve_endpoint_ruleset(
-                model, {"Bucket": bucket, "Key": "k"}, context
-            )
-            auth_type = context.get("auth_type", "v4")
-            if auth_type not in ("v4", "s3v4"):
-                # S3 Express, SigV4a (multi-region access points): the SDK path only.
-                raise UnsupportedSignatureVersionError(signature_version=auth_type)
-            signing = context.get("signing", {})
-            base_url = url.rstrip("/")
-            parts = urlsplit(base_url)
-            tls = parts.scheme == "https"
-            endpoint = _Endpoint(
-                base_url=base_url,
-                tls=tls,
-                connect_host=parts.hostname or "",
-                port=parts.port or (443 if tls else 80),
-                path=parts.path.rstrip("/"),
-                host=_host_from_url(base_url),
-                region=signing.get("region") or self._client.meta.region_name,
-                signing_name=signing.get("signing_name") or "s3",
-                headers=dict(extra_headers),
-            )
-            self._endpoints[bucket] = endpoint
-            return endpoint
 
 
 async def open_lean_calls(

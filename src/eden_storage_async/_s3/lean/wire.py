@@ -211,6 +211,11 @@ class LeanBody:
 
     __slots__ = ("_response", "_url")
 
+    # Our HTTP client reads a body of known length into one buffer of that
+    # length and hands it out as the bytes themselves (_http/body.py), so a
+    # whole read needs no read_sized on top, which would copy it once more.
+    reads_whole_into_one_buffer = True
+
     def __init__(self, response: Any, url: str) -> None:
         self._response = response
         self._url = url
