@@ -30,6 +30,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .._core.tls import is_lasting
 from .._http.client import (
     BodyError,
     ConnectionClosed,
@@ -40,7 +41,7 @@ from .._http.client import (
     TransportError,
     lean_user_agent,
 )
-from .tls import TlsFailure, is_lasting
+from .tls import TlsFailure
 from .wire import Timeouts
 
 __all__ = ["LeanUpload", "as_aiohttp"]

@@ -7,27 +7,24 @@ upload (``_gcs.lean``), so the two paths always trust the same CAs. Without
 it they could differ: aiohttp builds its default context when it is first
 imported, so an ``SSL_CERT_FILE`` set later reaches the lean path only.
 
-A certificate that does not verify (an unknown CA, a name the certificate
-does not cover) or a handshake the server refuses fails the same way on every
-attempt, so it is not retried: it is a ``TlsError`` at once. A handshake cut
-short (EOF, a reset) can be the network's doing and stays a transient.
+Which failures are TLS's own and never retried, and reading the bundle, are
+``_core/tls.py``'s; this module finds the ``ssl`` error behind aiohttp's and
+the lean path's wrapping.
 """
 
 from __future__ import annotations
 
 import ssl
-from typing import TypeGuard
 
 import aiohttp
 
-from .._core.errors import TlsError
+from .._core.tls import is_lasting, load_ca_bundle, why_tls_failed
 
 __all__ = [
     "SYSTEM_TRUST",
     "TlsFailure",
     "build_ssl_context",
     "describe_tls",
-    "is_lasting",
     "is_tls_failure",
     "lasting_ssl_error",
     "trust_of",
@@ -36,8 +33,6 @@ __all__ = [
 SYSTEM_TRUST = "the system trust store (SSL_CERT_FILE / SSL_CERT_DIR, if set)"
 # How the CA setting is spelled where an operator may have set it.
 _SETTING = "ca_bundle (--blob-gcs-ca-bundle, EDEN_BLOB_GCS_CA_BUNDLE)"
-# A handshake ended by the peer or the network before it failed on its own terms.
-_CUT_SHORT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
 
 
 class TlsFailure(Exception):
@@ -57,21 +52,10 @@ def trust_of(ca_bundle: str | None) -> str:
 def build_ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     """A verifying context: ``ca_bundle``'s CAs only, else the system store.
 
-    Reads files, so it runs off the event loop. A bundle that cannot be read,
-    or holds no certificate, is a ``TlsError`` naming the setting and the path.
+    Reads files, so it runs off the event loop; an unusable bundle is a
+    ``TlsError`` naming the setting and the path.
     """
-    try:
-        # With cafile the system store is not loaded: the bundle replaces it,
-        # as AWS_CA_BUNDLE replaces certifi's for botocore.
-        return ssl.create_default_context(cafile=ca_bundle)
-    except (OSError, ssl.SSLError) as exc:
-        if isinstance(exc, ssl.SSLError):
-            # ssl's own text ("[X509] PEM lib") does not say what is wrong.
-            reason = f"no CA certificate could be read from it ({exc})"
-        else:
-            reason = exc.strerror or str(exc)
-        what = f"GcsBackend: the CA bundle {ca_bundle!r} named by {_SETTING}"
-        raise TlsError(f"{what} cannot be used: {reason}") from exc
+    return load_ca_bundle(ca_bundle, "GcsBackend", _SETTING)
 
 
 def lasting_ssl_error(exc: BaseException) -> ssl.SSLError | None:
@@ -88,11 +72,6 @@ def lasting_ssl_error(exc: BaseException) -> ssl.SSLError | None:
     return found if is_lasting(found) else None
 
 
-def is_lasting(error: BaseException | None) -> TypeGuard[ssl.SSLError]:
-    """True for an ``ssl`` error that another handshake would repeat."""
-    return isinstance(error, ssl.SSLError) and not isinstance(error, _CUT_SHORT)
-
-
 def is_tls_failure(exc: BaseException) -> bool:
     """True for a certificate or handshake failure that another attempt would repeat."""
     return lasting_ssl_error(exc) is not None
@@ -104,11 +83,7 @@ def describe_tls(exc: BaseException, trust: str) -> str:
     peer = exc.peer if isinstance(exc, TlsFailure) else ""
     if isinstance(exc, aiohttp.ClientConnectorError):
         peer = f"{exc.host}:{exc.port}"
-    if isinstance(error, ssl.SSLCertVerificationError):
-        why = f"the server's certificate did not verify ({error.verify_message})"
-    else:
-        why = f"the TLS handshake failed ({getattr(error, 'reason', None) or error})"
     return (
-        f"TLS with {peer}: {why}; checked against {trust}; not retried, since another "
-        "attempt would fail the same way"
+        f"TLS with {peer}: {why_tls_failed(error)}; checked against {trust}; not retried,"
+        " since another attempt would fail the same way"
     )

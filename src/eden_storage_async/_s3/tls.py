@@ -24,12 +24,10 @@ import os
 import ssl
 from urllib.parse import urlsplit
 
-from .._core.errors import TlsError
+from .._core.tls import is_lasting, load_ca_bundle, why_tls_failed
 
 __all__ = ["check_ca_bundle", "describe_tls", "is_lasting_tls_failure"]
 
-# A handshake ended by the peer or the network before it failed on its own terms.
-_CUT_SHORT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
 _HINT = (
     "check AWS_CA_BUNDLE (or ca_bundle in the AWS config file) and the endpoint's host name;"
     " not retried, since another attempt would fail the same way"
@@ -47,14 +45,7 @@ def check_ca_bundle(path: str | None) -> None:
         if os.environ.get("AWS_CA_BUNDLE") == path
         else "ca_bundle in the AWS config file"
     )
-    try:
-        ssl.create_default_context().load_verify_locations(cafile=path)
-    except (OSError, ssl.SSLError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise TlsError(
-            f"S3Backend: the CA bundle {path!r} named by {setting} cannot be used: "
-            f"{reason or type(exc).__name__}"
-        ) from exc
+    load_ca_bundle(path, "S3Backend", setting)
 
 
 def is_lasting_tls_failure(exc: BaseException) -> bool:
@@ -69,7 +60,7 @@ def is_lasting_tls_failure(exc: BaseException) -> bool:
     if found is None:
         # botocore says TLS failed but keeps no ssl error: never retried, as before.
         return isinstance(exc, SSLError)
-    return not isinstance(found, _CUT_SHORT)
+    return is_lasting(found)
 
 
 def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
@@ -102,8 +93,4 @@ def describe_tls(exc: BaseException, what: str) -> str:
     kwargs = getattr(exc, "kwargs", None)
     url = kwargs.get("endpoint_url") if isinstance(kwargs, dict) else None
     host = urlsplit(url).netloc if isinstance(url, str) else "the endpoint"
-    if isinstance(error, ssl.SSLCertVerificationError):
-        why = f"the server's certificate did not verify ({error.verify_message})"
-    else:
-        why = f"the TLS handshake failed ({getattr(error, 'reason', None) or error or exc})"
-    return f"{what}: TLS with {host} failed: {why}; {_HINT}"
+    return f"{what}: TLS with {host} failed: {why_tls_failed(error, exc)}; {_HINT}"
