@@ -27,6 +27,7 @@ from eden_storage_async._core.retry import Backoff
 from eden_storage_async._s3.errors import map_s3_errors
 from eden_storage_async._s3.lean.calls import LeanS3Calls, open_lean_calls
 
+from ..support.loopback import LoopbackApp
 from ..support.s3 import use_test_credentials
 from ..support.servers import RealServer
 
@@ -86,7 +87,7 @@ def _credentials(monkeypatch: pytest.MonkeyPatch, access_key: str, secret: str) 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class FakeS3:
+class FakeS3(LoopbackApp):
     """An ``aiohttp.web`` server on 127.0.0.1 answering from a script.
 
     ``script`` is a list of handlers, one per request in order; the last one
@@ -98,8 +99,6 @@ class FakeS3:
         self.requests: list[web.Request] = []
         self.bodies: list[bytes] = []
         self.peers: list[Any] = []
-        self._runner: web.AppRunner | None = None
-        self.endpoint_url = ""
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request)
@@ -109,21 +108,6 @@ class FakeS3:
         )
         handler = self.script[min(len(self.requests), len(self.script)) - 1]
         return await handler(request)
-
-    async def __aenter__(self) -> FakeS3:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.endpoint_url = f"http://{host}:{port}"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
 
     def server(self) -> RealServer:
         return RealServer("fake", self.endpoint_url, _BUCKET, Path(os.devnull))

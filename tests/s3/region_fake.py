@@ -28,13 +28,15 @@ from typing import Any
 
 from aiohttp import web
 
+from ..support.loopback import LoopbackApp
+
 __all__ = ["RegionalS3"]
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/s3/aws4_request")
 _XML = "<?xml version='1.0' encoding='UTF-8'?>"
 
 
-class RegionalS3:
+class RegionalS3(LoopbackApp):
     """See the module docstring; ``async with RegionalS3(...) as fake``."""
 
     def __init__(
@@ -53,23 +55,6 @@ class RegionalS3:
         self.serve = serve
         self.requests: list[tuple[str, str, str | None]] = []
         self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
-        self._runner: web.AppRunner | None = None
-        self.endpoint_url = ""
-
-    async def __aenter__(self) -> RegionalS3:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.endpoint_url = f"http://{host}:{port}"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
 
     def regions_signed(self) -> list[str | None]:
         return [region for _, _, region in self.requests]

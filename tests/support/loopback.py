@@ -3,7 +3,9 @@
 Listens on 127.0.0.1 on a free port, on the test's own event loop, keeps every
 connection's handler task, and on exit stops listening, gives the handlers
 ``grace_s`` to end by themselves, then cancels the rest. Subclasses implement
-``handle(reader, writer)`` for one connection.
+``handle(reader, writer)`` for one connection. ``LoopbackApp`` is the same for
+a scripted HTTP server written as an aiohttp app: every request goes to its
+``_handle``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,35 @@ from __future__ import annotations
 import asyncio
 from typing import Self
 
-__all__ = ["LoopbackServer"]
+from aiohttp import web
+
+__all__ = ["LoopbackApp", "LoopbackServer"]
+
+
+class LoopbackApp:
+    """An aiohttp app on 127.0.0.1, on a free port, that sends every request
+    to ``_handle``; ``endpoint_url`` is set once it listens."""
+
+    endpoint_url = ""
+    _runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.endpoint_url = f"http://{host}:{port}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
 
 
 class LoopbackServer:
