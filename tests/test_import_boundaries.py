@@ -33,10 +33,22 @@ ALLOWED_ROOMS: Mapping[str, frozenset[str]] = {
     "_bulk": frozenset({"_core"}),
     "_sync": frozenset({"_core"}),
     "_config": frozenset({"_core", "_memory", "_file", "_s3", "_gcs"}),
+    "_migrate": frozenset({"_core"}),
     "_server": frozenset({"_core", "_config"}),
-    "_cli": frozenset({"_core", "_config", "_server", "_bulk"}),
+    "_cli": frozenset({"_core", "_config", "_server", "_bulk", "_migrate"}),
     "__init__": frozenset(
-        {"_core", "_memory", "_file", "_s3", "_gcs", "_bulk", "_sync", "_config", "_server"}
+        {
+            "_core",
+            "_memory",
+            "_file",
+            "_s3",
+            "_gcs",
+            "_bulk",
+            "_sync",
+            "_config",
+            "_server",
+            "_migrate",
+        }
     ),
 }
 
@@ -53,9 +65,9 @@ ALLOWED_THIRD_PARTY: Mapping[str, frozenset[str]] = {
     # gcloud-aio-storage's transport; the S3 SDK path translates its payload
     # error; the reference server is an aiohttp app.
     "aiohttp": frozenset({"_s3", "_gcs", "_server"}),
-    "multidict": frozenset({"_gcs"}),
+    "multidict": frozenset({"_gcs", "_server"}),
     "yarl": frozenset({"_gcs"}),
-    "tqdm": frozenset({"_bulk"}),
+    "tqdm": frozenset({"_bulk", "_migrate"}),
     "uvloop": frozenset({"_cli"}),
 }
 

@@ -36,6 +36,7 @@ from ._core.retry import Backoff
 from ._file.backend import FileArtifactBackend
 from ._gcs.backend import GcsBackend
 from ._memory import InMemoryArtifactBackend
+from ._migrate import MigrationReport, migrate
 from ._s3.backend import S3Backend
 from ._server.app import create_app
 from ._sync import SyncArtifactBackend
@@ -60,6 +61,7 @@ __all__ = [
     "InMemoryArtifactBackend",
     "IntegrityError",
     "InvalidOpaqueId",
+    "MigrationReport",
     "MissingDependency",
     "NotFound",
     "PathResult",
@@ -77,6 +79,7 @@ __all__ = [
     "backend_from_args",
     "build_artifact_backend",
     "create_app",
+    "migrate",
     "mint_opaque_id",
     "store_many",
     "validate_opaque_id",

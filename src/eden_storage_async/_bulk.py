@@ -10,6 +10,7 @@ from typing import Any
 
 from ._core.errors import MissingDependency
 from ._core.ids import Payload
+from ._core.pool import run_workers
 from ._core.protocol import ArtifactBackend
 from ._core.stream import aiterate
 
@@ -54,8 +55,7 @@ async def store_many(
     share one iterator. One item's failure (a taken id, a bad id, an outage) is
     recorded in its outcome and does not stop the others. Cancelling the call
     cancels the stores in flight and raises ``CancelledError``; stores already
-    finished stay stored. ``progress=True`` shows a tqdm bar on stderr (the
-    ``progress`` extra).
+    finished stay stored. ``progress=True`` shows a tqdm bar on stderr.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -97,13 +97,7 @@ async def store_many(
                 bar.update(1)
 
     try:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(concurrency):
-                group.create_task(worker())
-    except BaseExceptionGroup as failed:
-        # Store errors are recorded per item, so only the caller's own iterator
-        # can fail a worker: surface its exception as itself, not in a group.
-        raise failed.exceptions[0] from None
+        await run_workers(worker, concurrency)
     finally:
         if source is not None:
             await source.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 from ._core.attributes import ArtifactInfo, Attributes
@@ -25,6 +26,9 @@ class InMemoryArtifactBackend(BackendBase):
     ``store`` and ``load`` never await between their check and their write, so
     on one event loop they are atomic without a lock.
     """
+
+    # Ids per listing page; tests make it small to cross pages.
+    _list_page = 1000
 
     def __init__(self) -> None:
         self._objects: dict[str, _Stored] = {}
@@ -61,6 +65,15 @@ class InMemoryArtifactBackend(BackendBase):
         data = self._get(opaque_id).data
         first, stop = byte_range.bounds(len(data))
         return data[first:stop]
+
+    async def _id_pages(self) -> AsyncGenerator[Sequence[str], None]:
+        # A snapshot of the keys: a store during the iteration must not make
+        # the dict change size under it. Memory already holds every artifact,
+        # so the list costs a fraction of what it names. In pages, as every
+        # backend lists, so aclose() is seen between them.
+        names = list(self._objects)
+        for start in range(0, len(names), self._list_page):
+            yield names[start : start + self._list_page]
 
     async def _aclose(self) -> None:
         self._objects.clear()

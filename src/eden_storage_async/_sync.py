@@ -17,7 +17,15 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -32,6 +40,8 @@ __all__ = ["SyncArtifactBackend"]
 
 _T = TypeVar("_T")
 _END = object()
+# A hop to the loop and back costs tens of microseconds; an id in a list, bytes.
+_LIST_BATCH = 1000
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -69,6 +79,8 @@ class SyncArtifactBackend:
         self._backend = backend
         self._loop = (loop_factory or asyncio.new_event_loop)()
         self._closed = False
+        # Ids per hop to the loop in iter_ids; tests make it small.
+        self._list_batch = _LIST_BATCH
         # Held while a call is handed to the loop, so close() cannot stop the
         # loop between a caller's check and its hand-off (it would wait forever).
         self._lock = threading.Lock()
@@ -245,6 +257,37 @@ class SyncArtifactBackend:
                 return
             yield chunk
 
+    def iter_ids(self) -> Generator[str, None, None]:
+        """``for opaque_id in facade.iter_ids(): ...``: the backend's ``iter_ids``, in sync.
+
+        A closed facade raises ``BackendClosed`` here. Ids come from the loop
+        in batches, so each hop carries many of them and at most one batch is
+        held. ``close()`` ends an iteration: its next step raises
+        ``BackendClosed``. Leave the loop early with the iterator's
+        ``close()`` (or let it go): the listing is then closed on the loop.
+        """
+        ids = self._call(_open_ids(self._backend))
+        return self._ids_of(ids)
+
+    def _ids_of(self, ids: AsyncIterator[str]) -> Generator[str, None, None]:
+        try:
+            while True:
+                batch = self._call(_take(ids, self._list_batch))
+                if not batch:
+                    return
+                for opaque_id in batch:
+                    # As the async iteration: nothing more once closed.
+                    if self._closed:
+                        raise BackendClosed(f"{self!r} is closed")
+                    yield opaque_id
+        finally:
+            # Closing the listing frees what it holds (a directory stream) now,
+            # not when the loop stops. Once the facade is closed, or from its
+            # own loop thread (a generator collected there), the loop's own
+            # shutdown_asyncgens closes it instead.
+            with contextlib.suppress(BackendClosed, RuntimeError):
+                self._call(_aclose_ids(ids))
+
     # -- lifecycle -----------------------------------------------------------
 
     def close(self) -> None:
@@ -309,3 +352,23 @@ async def _next(chunks: AsyncIterator[bytes]) -> tuple[bool, bytes]:
         return True, await anext(chunks)
     except StopAsyncIteration:
         return False, b""
+
+
+async def _open_ids(backend: ArtifactBackend) -> AsyncIterator[str]:
+    # On the loop: the backend checks it is open here, as an async caller sees.
+    return backend.iter_ids()
+
+
+async def _take(ids: AsyncIterator[str], count: int) -> list[str]:
+    batch: list[str] = []
+    async for opaque_id in ids:
+        batch.append(opaque_id)
+        if len(batch) == count:
+            break
+    return batch
+
+
+async def _aclose_ids(ids: AsyncIterator[str]) -> None:
+    aclose = getattr(ids, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -58,10 +58,34 @@ def running_server(
                 stream.close()
 
 
+BOUNDARY = "eden-cli-test-boundary"
+
+
+def file_part_head() -> bytes:
+    """The multipart framing before a file part's bytes, as eden's client writes it."""
+    return (
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="artifact"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+
+
+FILE_PART_TAIL = f"\r\n--{BOUNDARY}--\r\n".encode()
+FORM_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
+
+
 def http(
     method: str, url: str, body: bytes | None = None, token: str | None = None
 ) -> tuple[int, bytes]:
+    """One request as eden's client makes it: a POST's ``body`` goes as the one file
+    part, and the experiment header names the path's experiment."""
+    experiment = url.split("/experiments/", 1)[1].split("/", 1)[0]
+    if method == "POST" and body is not None:
+        body = file_part_head() + body + FILE_PART_TAIL
     request = urllib.request.Request(url, data=body, method=method)
+    request.add_header("X-Eden-Experiment-Id", experiment)
+    if method == "POST":
+        request.add_header("Content-Type", FORM_TYPE)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -69,6 +93,15 @@ def http(
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def request_head(length: int) -> bytes:
+    """A raw deposit's request head, for a body of ``length`` bytes."""
+    return (
+        "POST /v0/experiments/e1/artifacts HTTP/1.1\r\nHost: x\r\n"
+        f"X-Eden-Experiment-Id: e1\r\nContent-Type: {FORM_TYPE}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
 
 
 def stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> tuple[int, str]:
@@ -101,14 +134,14 @@ def test_sigterm_lets_a_deposit_under_way_finish(tmp_path: Path) -> None:
     with running_server("--artifact-blob-dir", blobs) as (proc, base):
         host, port = base.removeprefix("http://").rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=30) as conn:
+            head = file_part_head()
             conn.sendall(
-                b"POST /v0/experiments/e1/artifacts HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Length: 10\r\n\r\nfirst"
+                request_head(len(head) + len(b"first-last") + len(FILE_PART_TAIL)) + head + b"first"
             )
             time.sleep(0.3)  # let the handler start reading the body
             proc.send_signal(signal.SIGTERM)
             time.sleep(0.3)  # the server is shutting down now, the upload half done
-            conn.sendall(b"-last")
+            conn.sendall(b"-last" + FILE_PART_TAIL)
             response = conn.makefile("rb").read()
         code, stderr = proc.wait(timeout=30), proc.stderr.read().decode() if proc.stderr else ""
     assert response.startswith(b"HTTP/1.1 201"), response
@@ -121,10 +154,8 @@ def test_a_second_signal_stops_without_waiting_for_the_upload(tmp_path: Path) ->
     with running_server("--artifact-blob-dir", tmp_path / "blobs") as (proc, base):
         host, port = base.removeprefix("http://").rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=30) as conn:
-            conn.sendall(
-                b"POST /v0/experiments/e1/artifacts HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Length: 10\r\n\r\nhalf"
-            )
+            head = file_part_head()
+            conn.sendall(request_head(len(head) + 10 + len(FILE_PART_TAIL)) + head + b"half")
             time.sleep(0.3)
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)

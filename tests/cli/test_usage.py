@@ -81,10 +81,10 @@ def test_the_cli_runs_on_uvloop_without_installing_a_policy() -> None:
         "import asyncio, sys\n"
         "import eden_storage_async\n"
         "assert 'uvloop' not in sys.modules\n"
-        "from eden_storage_async._cli.main import _run\n"
+        "from eden_storage_async._cli.loop import run\n"
         "async def loop_module():\n"
         "    return type(asyncio.get_running_loop()).__module__\n"
-        "print(_run(loop_module()))\n"
+        "print(run(loop_module()))\n"
         "print(type(asyncio.get_event_loop_policy()).__module__)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -12,7 +12,7 @@ the one a real reply goes through.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -128,6 +128,15 @@ def head_of(client: FakeS3Client, *, nonce: str | None = None, size: int = 4) ->
     return answer
 
 
+async def received(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """An UploadPart's arguments with a streamed ``Body`` read into ``bytes``, as a
+    server would receive it: the backend refills the part buffer after each part."""
+    body = kwargs.get("Body")
+    if isinstance(body, AsyncIterable):
+        kwargs = {**kwargs, "Body": b"".join([piece async for piece in body])}
+    return kwargs
+
+
 class MultipartFake(FakeS3Client):
     """Multipart calls always succeed, except ``complete_multipart_upload``, which is scripted."""
 
@@ -140,7 +149,7 @@ class MultipartFake(FakeS3Client):
         return {"UploadId": f"upload-{len(self.calls_to('create_multipart_upload'))}"}
 
     async def upload_part(self, **kwargs: Any) -> Mapping[str, Any]:
-        self.calls.append(("upload_part", kwargs))
+        self.calls.append(("upload_part", await received(kwargs)))
         return {"ETag": f"etag-{kwargs['PartNumber']}"}
 
     async def complete_multipart_upload(self, **kwargs: Any) -> Mapping[str, Any]:

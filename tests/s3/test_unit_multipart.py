@@ -20,7 +20,7 @@ from eden_storage_async import (
     mint_opaque_id,
 )
 
-from .helpers import _MIB, FakeS3Client, MultipartFake, _crc, backend_on, client_error
+from .helpers import _MIB, FakeS3Client, MultipartFake, _crc, backend_on, client_error, received
 
 # --- store_stream: CompleteMultipartUpload's 409 and the abort ---------------
 
@@ -153,7 +153,7 @@ async def test_a_part_damaged_on_the_way_is_sent_again() -> None:
     class Flaky(MultipartFake):
         async def upload_part(self, **kwargs: Any) -> Mapping[str, Any]:
             if not self.calls_to("upload_part"):
-                self.calls.append(("upload_part", kwargs))
+                self.calls.append(("upload_part", await received(kwargs)))
                 raise client_error("BadDigest", 400, operation="UploadPart")
             return await super().upload_part(**kwargs)
 

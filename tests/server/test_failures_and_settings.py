@@ -5,15 +5,22 @@ arguments, and the listen policy.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import aiohttp
 import pytest
 
 from eden_storage_async import (
     AccessDenied,
     ConfigError,
+    InMemoryArtifactBackend,
+    IntegrityError,
     NotFound,
     ServiceUnavailable,
     create_app,
@@ -21,7 +28,24 @@ from eden_storage_async import (
 )
 from eden_storage_async._server.app import check_listen_policy
 
-from .helpers import AUTH, TOKEN, FailingBackend, RecordingBackend, deposit, serving
+from .helpers import (
+    AS_A,
+    AUTH,
+    BINDING,
+    PRINCIPALS,
+    SECRET_A,
+    TOKEN,
+    WORKER_A,
+    FailingBackend,
+    RecordingBackend,
+    artifact,
+    deposit,
+    expect_problem,
+    file_form,
+    serving,
+)
+
+UNAVAILABLE = "eden://reference-error/backend-unavailable"
 
 
 @pytest.mark.parametrize(
@@ -32,53 +56,74 @@ from .helpers import AUTH, TOKEN, FailingBackend, RecordingBackend, deposit, ser
         (RuntimeError("bug with AKIAEXAMPLESECRET"), "BackendError"),
     ],
 )
-async def test_backend_failure_is_503_json_without_traceback(
+async def test_backend_failure_is_503_problem_without_internals(
     error: Exception, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="eden_storage_async"):
         async with serving(FailingBackend(error)) as (url, session):
-            async with session.post(url, data=b"x", headers=AUTH) as response:
-                assert response.status == 503
-                assert response.content_type == "application/json"
+            async with session.post(url, data=file_form(b"x"), headers=AUTH) as response:
+                document = await expect_problem(response, 503, UNAVAILABLE)
                 text = await response.text()
-                assert (await response.json())["kind"] == kind
-            uri = f"eden://artifacts/{mint_opaque_id()}"
-            async with session.get(url, params={"uri": uri}, headers=AUTH) as response:
-                assert response.status == 503
+            assert kind in document["detail"]
+            uri = artifact(mint_opaque_id())
+            async with session.get(url, params=uri, headers=AUTH) as response:
+                await expect_problem(response, 503, UNAVAILABLE)
                 text += await response.text()
-    assert "Traceback" not in text
     assert "AKIAEXAMPLESECRET" not in text  # the message stays in the server's log
     assert "AKIAEXAMPLESECRET" in caplog.text
-    assert caplog.records, "a backend failure must be logged"
 
 
 async def test_not_found_from_store_is_not_a_404() -> None:
-    # NotFound means "absent" only for load; anywhere else it is a failure.
+    # NotFound means "absent" only for a read; a store that says it is a failure.
     async with (
         serving(FailingBackend(NotFound("bucket gone"))) as (url, session),
-        session.post(url, data=b"x", headers=AUTH) as response,
+        session.post(url, data=file_form(b"x"), headers=AUTH) as response,
     ):
-        assert response.status == 503
+        await expect_problem(response, 503, UNAVAILABLE)
 
 
-async def test_the_token_never_reaches_a_log(
-    recorded: RecordingBackend, caplog: pytest.LogCaptureFixture
+class _BreaksMidStream(RecordingBackend):
+    """Loads start fine, then fail after the first chunk: the headers are gone by then."""
+
+    @contextlib.asynccontextmanager
+    async def _load_stream(self, opaque_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first chunk"
+            raise IntegrityError("bytes do not match their CRC32C")
+
+        yield chunks()
+
+
+async def test_a_load_failing_mid_body_cuts_the_body_short(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    backend = _BreaksMidStream(InMemoryArtifactBackend())
+    with caplog.at_level(logging.ERROR, logger="eden_storage_async"):
+        async with serving(backend) as (url, session):
+            opaque_id = await deposit(session, url, b"0123456789" * 100)
+            # A server that left the body open would make the client wait forever.
+            within = aiohttp.ClientTimeout(total=10)
+            query = artifact(opaque_id)
+            async with session.get(url, params=query, headers=AUTH, timeout=within) as response:
+                assert response.status == 200
+                # Fewer bytes than Content-Length: the client knows it is broken.
+                with pytest.raises(aiohttp.ClientPayloadError):
+                    await response.read()
+    assert "IntegrityError" in caplog.text
+    await backend.aclose()
+
+
+async def test_secrets_never_reach_a_log(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
-        async with serving(recorded) as (url, session):
+        async with InMemoryArtifactBackend() as backend, serving(backend) as (url, session):
             await deposit(session, url, b"x")
-            async with session.post(url, data=b"x", headers={"Authorization": "Bearer no"}):
+            await deposit(session, url, b"y", headers=AS_A)
+            wrong = {"Authorization": f"Bearer {WORKER_A}:{SECRET_A}-wrong", **BINDING}
+            async with session.post(url, data=file_form(b"x"), headers=wrong):
                 pass
     assert caplog.records, "the access log should have recorded the requests"
     assert TOKEN not in caplog.text
-
-
-async def test_without_a_token_no_authorization_is_needed(recorded: RecordingBackend) -> None:
-    async with (
-        serving(recorded, token=None) as (url, session),
-        session.post(url, data=b"open") as response,
-    ):
-        assert response.status == 201
+    assert SECRET_A not in caplog.text
 
 
 @pytest.mark.parametrize("token", ["", "has space", "tab\there", "naïve", "line\n"])
@@ -87,9 +132,30 @@ def test_create_app_refuses_an_unsendable_token(token: str) -> None:
         create_app(FailingBackend(RuntimeError()), token=token)
 
 
-def test_create_app_refuses_a_negative_limit() -> None:
-    with pytest.raises(ConfigError, match="max_artifact_bytes"):
-        create_app(FailingBackend(RuntimeError()), max_artifact_bytes=-1)
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"max_artifact_bytes": -1}, "max_artifact_bytes"),
+        ({"body_timeout": 0}, "body_timeout"),
+        ({"body_timeout": float("inf")}, "body_timeout"),
+        ({"experiment_id": "../x"}, "--experiment-id"),
+        ({"admin_principals": ["wkr_" + "9" * 26], "principals": PRINCIPALS}, "admin-principal"),
+    ],
+)
+def test_create_app_refuses_a_bad_setting(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        create_app(FailingBackend(RuntimeError()), **settings)  # type: ignore[arg-type]
+
+
+def test_create_app_refuses_a_principals_file_others_can_read(tmp_path: Path) -> None:
+    path = tmp_path / "principals"
+    path.write_text(f"{WORKER_A}:{SECRET_A}\n")
+    os.chmod(path, 0o644)
+    with pytest.raises(ConfigError) as caught:
+        create_app(FailingBackend(RuntimeError()), principals=path)
+    assert SECRET_A not in str(caught.value)
+    os.chmod(path, 0o600)
+    create_app(FailingBackend(RuntimeError()), principals=path)
 
 
 def test_create_app_without_aiohttp_names_the_extra() -> None:
@@ -109,14 +175,15 @@ def test_create_app_without_aiohttp_names_the_extra() -> None:
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
-def test_loopback_needs_no_token(host: str) -> None:
+def test_loopback_needs_no_authentication(host: str) -> None:
     check_listen_policy(host, None)
 
 
 @pytest.mark.parametrize(
     "host", ["0.0.0.0", "", "::", "192.168.1.10", "example.com", "::ffff:127.0.0.1"]
 )
-def test_beyond_loopback_a_token_is_required(host: str) -> None:
+def test_beyond_loopback_a_token_or_principals_are_required(host: str) -> None:
     with pytest.raises(ConfigError, match="without a bearer token"):
         check_listen_policy(host, None)
     check_listen_policy(host, TOKEN)
+    check_listen_policy(host, None, principals=PRINCIPALS)

@@ -1,23 +1,41 @@
-"""What the server checks before the backend sees a byte: the bearer token, the
-``uri`` and experiment id, and the size limit. A refused request stores nothing.
+"""What the server checks before the backend sees a byte: the bearer, the experiment
+binding, the ``uri``. A refused request stores nothing, and every refusal is
+problem+json with eden's type.
 
-Runs on every backend of the contract ``backend`` fixture, through a real HTTP
-client over loopback.
+None of it depends on the backend, so it runs on memory only (``recorded``
+below), through a real HTTP client over loopback.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gzip
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from yarl import URL
 
-from eden_storage_async import mint_opaque_id
+from eden_storage_async import InMemoryArtifactBackend, mint_opaque_id
 
-from .helpers import AUTH, EXPERIMENT, TOKEN, RecordingBackend, deposit, serving
+from .helpers import (
+    AUTH,
+    BINDING,
+    EXPERIMENT,
+    SECRET_A,
+    TOKEN,
+    WORKER_A,
+    RecordingBackend,
+    artifact,
+    deposit,
+    expect_problem,
+    file_form,
+    serving,
+)
+
+
+@pytest.fixture
+async def recorded() -> AsyncIterator[RecordingBackend]:
+    async with RecordingBackend(InMemoryArtifactBackend()) as backend:
+        yield backend
 
 
 @pytest.mark.parametrize(
@@ -32,51 +50,106 @@ from .helpers import AUTH, EXPERIMENT, TOKEN, RecordingBackend, deposit, serving
         f"Bearer {TOKEN[:-1]}",
         f"Basic {TOKEN}",
         TOKEN,
+        f"Bearer {WORKER_A}:{SECRET_A}x",
+        f"Bearer {WORKER_A}:",
+        f"Bearer wkr_{'z' * 26}:{SECRET_A}",
     ],
 )
-async def test_missing_or_wrong_token_is_401_and_nothing_is_stored(
+async def test_missing_or_wrong_bearer_is_401_and_nothing_is_stored(
     server: tuple[str, aiohttp.ClientSession],
     recorded: RecordingBackend,
     authorization: str | None,
 ) -> None:
     url, session = server
-    headers = {} if authorization is None else {"Authorization": authorization}
-    async with session.post(url, data=b"x", headers=headers) as response:
-        assert response.status == 401
+    headers = dict(BINDING)
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    async with session.post(url, data=file_form(b"x"), headers=headers) as response:
+        await expect_problem(response, 401, "eden://error/unauthorized")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         # The body of a refused deposit is not read: the connection is closed.
         assert response.headers.get("Connection", "").lower() == "close"
         assert TOKEN not in await response.text()
-    uri = f"eden://artifacts/{mint_opaque_id()}"
-    async with session.get(url, params={"uri": uri}, headers=headers) as response:
-        assert response.status == 401
+    async with session.get(url, params=artifact(mint_opaque_id()), headers=headers) as response:
+        await expect_problem(response, 401, "eden://error/unauthorized")
     assert recorded.stored == []
+    assert recorded.stats == []
+
+
+async def test_authentication_comes_before_the_binding(
+    server: tuple[str, aiohttp.ClientSession],
+) -> None:
+    # A wrong bearer and a wrong experiment: the client learns only the first.
+    url, session = server
+    headers = {"Authorization": "Bearer wrong", "X-Eden-Experiment-Id": "other"}
+    async with session.post(url, data=file_form(b"x"), headers=headers) as response:
+        await expect_problem(response, 401, "eden://error/unauthorized")
+
+
+@pytest.mark.parametrize("header", [None, "", "other", EXPERIMENT.upper(), "x" * 200])
+async def test_experiment_header_must_match_the_path(
+    server: tuple[str, aiohttp.ClientSession], recorded: RecordingBackend, header: str | None
+) -> None:
+    url, session = server
+    headers = {"Authorization": AUTH["Authorization"]}
+    if header is not None:
+        headers["X-Eden-Experiment-Id"] = header
+    async with session.post(url, data=file_form(b"x"), headers=headers) as response:
+        await expect_problem(response, 400, "eden://error/experiment-id-mismatch")
+    async with session.get(url, params=artifact(mint_opaque_id()), headers=headers) as response:
+        await expect_problem(response, 400, "eden://error/experiment-id-mismatch")
+    assert recorded.stored == []
+
+
+async def test_a_pinned_experiment_refuses_every_other(recorded: RecordingBackend) -> None:
+    async with serving(recorded, experiment_id="pinned") as (url, session):
+        async with session.post(url, data=file_form(b"x"), headers=AUTH) as response:
+            document = await expect_problem(response, 400, "eden://error/experiment-id-mismatch")
+        assert "pinned" in document["detail"]
+        pinned = url.replace(f"/{EXPERIMENT}/", "/pinned/")
+        headers = {**AUTH, "X-Eden-Experiment-Id": "pinned"}
+        opaque_id = await deposit(session, pinned, b"pinned", headers=headers)
+    assert recorded.stored == [opaque_id]
 
 
 @pytest.mark.parametrize(
     "query",
     [
         [],
-        [("uri", "")],
-        [("uri", "eden://artifacts/")],
-        [("uri", "eden://artifacts/" + "A" * 32)],
-        [("uri", "eden://artifacts/" + "a" * 31)],
-        [("uri", "eden://artifacts/" + "a" * 32 + "/x")],
-        [("uri", "eden://artifacts/" + "a" * 32 + "\n")],
-        [("uri", "s3://bucket/" + "a" * 32)],
-        [("uri", "file:///etc/passwd")],
-        [("uri", "eden://artifacts/../" + "a" * 29)],
         [("uri", "eden://artifacts/" + "a" * 32), ("uri", "eden://artifacts/" + "b" * 32)],
     ],
-    ids=repr,
+    ids=["missing", "twice"],
 )
-async def test_malformed_uri_is_400(
+async def test_a_missing_or_repeated_uri_is_400(
     server: tuple[str, aiohttp.ClientSession], query: list[tuple[str, str]]
 ) -> None:
     url, session = server
     async with session.get(url, params=query, headers=AUTH) as response:
-        assert response.status == 400
-        assert "uri must be" in (await response.json())["error"]
+        await expect_problem(response, 400, "eden://error/bad-request")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "",
+        "eden://artifacts/",
+        "eden://artifacts/" + "A" * 32,
+        "eden://artifacts/" + "a" * 31,
+        "eden://artifacts/" + "a" * 32 + "/x",
+        "eden://artifacts/" + "a" * 32 + "\n",
+        "s3://bucket/" + "a" * 32,
+        "file:///etc/passwd",
+        "eden://artifacts/../" + "a" * 29,
+    ],
+    ids=repr,
+)
+async def test_a_uri_that_is_not_ours_is_404_like_an_absent_one(
+    server: tuple[str, aiohttp.ClientSession], recorded: RecordingBackend, uri: str
+) -> None:
+    url, session = server
+    async with session.get(url, params={"uri": uri}, headers=AUTH) as response:
+        await expect_problem(response, 404, "eden://error/not-found")
+    assert recorded.stats == []
 
 
 @pytest.mark.parametrize(
@@ -87,13 +160,13 @@ async def test_malformed_experiment_id_is_400_and_nothing_is_stored(
 ) -> None:
     url, session = server
     bad = url.replace(f"/{EXPERIMENT}/", f"/{experiment_id}/")
+    headers = {**AUTH, "X-Eden-Experiment-Id": experiment_id}
     # encoded=True: the id reaches the server exactly as written here.
-    async with session.post(yarl_url(bad), data=b"x", headers=AUTH) as response:
-        assert response.status == 400
-        assert "experiment_id" in (await response.json())["error"]
+    async with session.post(URL(bad, encoded=True), data=file_form(b"x"), headers=headers) as r:
+        await expect_problem(r, 400, "eden://error/bad-request")
     uri = f"eden://artifacts/{mint_opaque_id()}"
-    async with session.get(yarl_url(bad + "?uri=" + uri), headers=AUTH) as response:
-        assert response.status == 400
+    async with session.get(URL(bad + "?uri=" + uri, encoded=True), headers=headers) as r:
+        await expect_problem(r, 400, "eden://error/bad-request")
     assert recorded.stored == []
 
 
@@ -102,79 +175,28 @@ async def test_well_formed_experiment_ids_are_accepted(
     server: tuple[str, aiohttp.ClientSession], experiment_id: str
 ) -> None:
     url, session = server
-    opaque_id = await deposit(session, url.replace(f"/{EXPERIMENT}/", f"/{experiment_id}/"), b"y")
-    assert opaque_id
+    other = url.replace(f"/{EXPERIMENT}/", f"/{experiment_id}/")
+    headers = {**AUTH, "X-Eden-Experiment-Id": experiment_id}
+    assert await deposit(session, other, b"y", headers=headers)
 
 
-async def test_declared_length_over_the_limit_is_413_and_nothing_is_stored(
-    recorded: RecordingBackend,
+@pytest.mark.parametrize(
+    ("method", "where", "status"),
+    [
+        ("GET", "/", 404),
+        ("GET", "/v0/experiments/e/other", 404),
+        ("PUT", None, 405),
+        ("DELETE", None, 405),
+    ],
+)
+async def test_unknown_routes_and_methods_are_problem_json(
+    server: tuple[str, aiohttp.ClientSession], method: str, where: str | None, status: int
 ) -> None:
-    async with serving(recorded, max_artifact_bytes=1024) as (url, session):
-        async with session.post(url, data=b"z" * 1025, headers=AUTH) as response:
-            assert response.status == 413
-            assert response.headers.get("Connection", "").lower() == "close"
-            assert "1024" in (await response.json())["error"]
-        # The limit is inclusive: exactly 1024 bytes is stored.
-        opaque_id = await deposit(session, url, b"z" * 1024)
-    assert recorded.stored == [opaque_id]
-
-
-async def test_declared_length_is_refused_before_the_body_is_read(
-    recorded: RecordingBackend,
-) -> None:
-    # A raw request that declares 1 GiB and sends nothing: only a check of the
-    # header, before reading, can answer; a server that reads first would hang.
-    async with serving(recorded, max_artifact_bytes=1024) as (url, _):
-        target = URL(url)
-        assert target.host is not None
-        assert target.port is not None
-        reader, writer = await asyncio.open_connection(target.host, target.port)
-        try:
-            writer.write(
-                f"POST {target.path} HTTP/1.1\r\nHost: {target.host}\r\n"
-                f"Authorization: Bearer {TOKEN}\r\nContent-Length: {1 << 30}\r\n\r\n".encode()
-            )
-            await writer.drain()
-            status_line = await asyncio.wait_for(reader.readline(), timeout=10)
-        finally:
-            writer.close()
-            await writer.wait_closed()
-    assert status_line.split()[1] == b"413"
-    assert recorded.stored == []
-
-
-async def test_chunked_body_over_the_limit_is_413_and_nothing_is_stored(
-    recorded: RecordingBackend,
-) -> None:
-    async def chunks() -> AsyncIterator[bytes]:
-        for _ in range(5):
-            yield b"c" * 256
-
-    async with (
-        serving(recorded, max_artifact_bytes=1024) as (url, session),
-        session.post(url, data=chunks(), headers=AUTH) as response,
-    ):
-        assert response.request_info.headers.get("Transfer-Encoding") == "chunked"
-        assert response.status == 413
-    assert recorded.stored == []
-
-
-async def test_compressed_body_is_limited_by_its_inflated_size(
-    recorded: RecordingBackend,
-) -> None:
-    # 64 KiB of zeros compress to well under the 1 KiB limit, so only the
-    # running count while reading can catch it.
-    body = gzip.compress(bytes(64 * 1024))
-    assert len(body) < 1024
-    headers = {**AUTH, "Content-Encoding": "gzip"}
-    async with (
-        serving(recorded, max_artifact_bytes=1024) as (url, session),
-        session.post(url, data=body, headers=headers) as response,
-    ):
-        assert response.status == 413
-    assert recorded.stored == []
-
-
-def yarl_url(text: str) -> URL:
-    """``text`` as a URL that aiohttp sends byte for byte, without re-quoting."""
-    return URL(text, encoded=True)
+    url, session = server
+    target = url if where is None else str(URL(url).with_path(where))
+    async with session.request(method, target, headers=AUTH) as response:
+        if status == 405:
+            await expect_problem(response, 405, "eden://reference-error/method-not-allowed")
+            assert "GET" in response.headers["Allow"]
+        else:
+            await expect_problem(response, 404, "eden://error/not-found")

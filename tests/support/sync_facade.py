@@ -139,6 +139,16 @@ class ThreadedFacade:
         while (chunk := await self._in_thread(next, chunks, None)) is not None:
             yield chunk
 
+    async def iter_ids(self) -> AsyncIterator[str]:
+        # One id per thread hop, so the facade's own check between ids is what
+        # the contract sees; the facade itself still fetches in batches.
+        ids = await self._in_thread(self.facade.iter_ids)
+        try:
+            while (opaque_id := await self._in_thread(next, ids, None)) is not None:
+                yield opaque_id
+        finally:
+            await self._in_thread(ids.close)
+
     async def aclose(self) -> None:
         await self._idle.wait()
         await settle(asyncio.to_thread(self.facade.close))

@@ -9,13 +9,12 @@ Every failure is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from .._config.factory import check_settings
 from .._config.flags import (
@@ -27,24 +26,30 @@ from .._config.flags import (
 from .._core.attributes import ArtifactInfo, Attributes, check_attributes
 from .._core.errors import ConfigError, InvalidOpaqueId, NotFound, StorageError
 from .._core.ids import mint_opaque_id, validate_opaque_id
-from .._server.app import DEFAULT_MAX_ARTIFACT_BYTES, check_listen_policy, require_aiohttp
+from .._server.app import require_aiohttp
 from .local_files import (
-    TOKEN_ENV,
     LocalFileError,
     read_input,
     read_token,
     write_all,
     write_atomically,
 )
-from .serve import CheckFailed, add_check_flag, check_report, serve_until_signalled
+from .loop import run
+from .migrate import add_migrate_command
+from .numbers import non_negative_int, port
+from .serve import (
+    CheckFailed,
+    add_serve_arguments,
+    check_report,
+    serve_settings,
+    serve_until_signalled,
+)
 
 __all__ = ["main"]
 
 _PROG = "eden-blob"
 _EXIT_FAILURE = 1
 _EXIT_USAGE = 2
-
-_T = TypeVar("_T")
 
 
 class _UsageError(Exception):
@@ -106,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Store and load artifacts in an ArtifactBackend, or serve them over HTTP.",
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{put,get,stat,check,serve}"
+        dest="command", required=True, metavar="{put,get,stat,check,serve,migrate}"
     )
 
     put = commands.add_parser(
@@ -153,25 +158,13 @@ def _parser() -> argparse.ArgumentParser:
     srv = commands.add_parser(
         "serve", help="run the reference deposit server", description=_serve.__doc__
     )
-    srv.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
-    srv.add_argument("--port", type=_port, default=8080, help="default: 8080; 0 picks a free one")
-    srv.add_argument(
-        "--token-file",
-        metavar="FILE",
-        help=f"file holding the bearer token [env: {TOKEN_ENV} holds the token itself]",
-    )
-    srv.add_argument(
-        "--max-artifact-bytes",
-        type=_non_negative_int,
-        default=DEFAULT_MAX_ARTIFACT_BYTES,
-        metavar="N",
-        help=f"larger bodies get 413 (default: {DEFAULT_MAX_ARTIFACT_BYTES})",
-    )
-    add_check_flag(srv)
+    add_serve_arguments(srv, port=port, size=non_negative_int)
     srv.set_defaults(handler=_serve)
 
     for sub in (put, get, info, check, srv):
         add_blob_arguments(sub)
+    # Its own --from-/--to- storage flags, not add_blob_arguments' single set.
+    add_migrate_command(commands)
     return parser
 
 
@@ -184,7 +177,7 @@ def _put(args: argparse.Namespace) -> int:
     _require_durable(args)
     data = read_input(args.file)
     # Flushed here so that a closed stdout fails inside main(), as one line.
-    print(_run(_store(args, data, attributes)), flush=True)
+    print(run(_store(args, data, attributes)), flush=True)
     return 0
 
 
@@ -208,7 +201,7 @@ def _stat(args: argparse.Namespace) -> int:
     """Print ID's size, CRC32C, content type and metadata as one JSON object."""
     validate_opaque_id(args.opaque_id)
     _require_durable(args)
-    info = _run(_stat_of(args, args.opaque_id))
+    info = run(_stat_of(args, args.opaque_id))
     fields = {
         "opaque_id": args.opaque_id,
         "size": info.size,
@@ -227,7 +220,7 @@ def _get(args: argparse.Namespace) -> int:
     """
     validate_opaque_id(args.opaque_id)
     _require_durable(args)
-    data = _run(_load(args, args.opaque_id, args.range))
+    data = run(_load(args, args.opaque_id, args.range))
     if args.output is None or args.output == "-":
         sys.stdout.flush()
         try:
@@ -244,22 +237,25 @@ def _check(args: argparse.Namespace) -> int:
     name, and print what each path did as JSON; exit 2 if a second store was
     not refused (the check serve runs before it listens)."""
     _require_durable(args)
-    print(_run(check_report(args)), flush=True)
+    print(run(check_report(args)), flush=True)
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """Serve POST/GET /v0/experiments/{experiment_id}/artifacts until SIGTERM or SIGINT.
+    """Serve eden's artifact wire, POST and GET /v0/experiments/{E}/artifacts, until
+    SIGTERM or SIGINT.
 
     First checks that the store refuses a second store of a name (create-only),
     and refuses to start (exit 2) if not; --skip-create-only-check overrides.
-    Prints "EDEN_BLOB_LISTENING http://HOST:PORT" on stdout once ready. A bearer
-    token (--token-file, or EDEN_BLOB_TOKEN) is required beyond loopback.
+    Prints "EDEN_BLOB_LISTENING http://HOST:PORT" on stdout once ready.
+    Authentication (--principals-file, --token-file or EDEN_BLOB_TOKEN) is
+    required beyond loopback. --artifacts-dir also serves legacy file:// rows,
+    read only.
     """
     token = read_token(args.token_file)
-    check_listen_policy(args.host, token)
+    settings = serve_settings(args, token)
     require_aiohttp()
-    _run(serve_until_signalled(args, token, _announce))
+    run(serve_until_signalled(args, settings, _announce))
     return 0
 
 
@@ -307,17 +303,6 @@ def _require_durable(args: argparse.Namespace) -> None:
         )
 
 
-def _run(coro: Coroutine[Any, Any, _T]) -> _T:
-    # uvloop only here, only if installed, and as a loop factory: the library
-    # never installs an event loop policy behind its user's back.
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
-
-
 def _slice(text: str) -> tuple[int, int | None]:
     start, sep, end = text.partition(":")
     if not sep:
@@ -326,23 +311,6 @@ def _slice(text: str) -> tuple[int, int | None]:
         return (int(start) if start else 0, int(end) if end else None)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not START:END with integers: {text!r}") from None
-
-
-def _port(text: str) -> int:
-    value = _non_negative_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value
 
 
 def _fail(message: str, code: int) -> int:

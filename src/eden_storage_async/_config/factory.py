@@ -209,16 +209,22 @@ def build_artifact_backend(
     return _BUILDERS[blob_backend](settings)
 
 
-def check_settings(blob_backend: str, settings: Mapping[str, str]) -> None:
+def check_settings(
+    blob_backend: str,
+    settings: Mapping[str, str],
+    *,
+    name: Callable[[BlobFlag], str] = lambda flag: flag.flag,
+) -> None:
     """Raise ``ConfigError`` unless the backend is known and its table is satisfied.
 
     Every problem is named at once, on one line, so an operator fixes them in
-    one pass instead of one restart per flag.
+    one pass instead of one restart per flag. ``name`` gives the flag as the
+    operator typed it (``eden-blob migrate`` prefixes ``--from-``/``--to-``).
     """
+    backend_flag = name(BLOB_BACKEND_FLAG)
     if blob_backend not in BACKEND_FLAGS:
         raise ConfigError(
-            f"{BLOB_BACKEND_FLAG.flag} must be one of {', '.join(BACKEND_FLAGS)} "
-            f"(got {blob_backend!r})"
+            f"{backend_flag} must be one of {', '.join(BACKEND_FLAGS)} (got {blob_backend!r})"
         )
     problems: list[str] = []
     for owner, flags in BACKEND_FLAGS.items():
@@ -226,10 +232,10 @@ def check_settings(blob_backend: str, settings: Mapping[str, str]) -> None:
             given = bool(settings[flag.param])
             if owner != blob_backend and given:
                 problems.append(
-                    f"{flag.flag} requires {BLOB_BACKEND_FLAG.flag} {owner} (got {blob_backend!r})"
+                    f"{name(flag)} requires {backend_flag} {owner} (got {blob_backend!r})"
                 )
             elif owner == blob_backend and flag.required and not given:
-                problems.append(f"{flag.flag} is required with {BLOB_BACKEND_FLAG.flag} {owner}")
+                problems.append(f"{name(flag)} is required with {backend_flag} {owner}")
     if problems:
         raise ConfigError("; ".join(problems))
 

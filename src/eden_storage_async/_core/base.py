@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
@@ -24,7 +24,7 @@ from .create_only import (
     select_paths,
 )
 from .errors import BackendClosed
-from .ids import Payload, as_payload, validate_opaque_id
+from .ids import Payload, as_payload, is_opaque_id, validate_opaque_id
 from .ranges import ByteRange, plan_range
 from .stream import Chunks, ChunkSource, check_chunks, no_chunks
 
@@ -136,6 +136,40 @@ class BackendBase(ABC):
         validate_opaque_id(opaque_id)
         plan = plan_range(start, end)
         return self._counted_load_stream(opaque_id, plan, start, end)
+
+    def iter_ids(self) -> AsyncIterator[str]:
+        """``async for opaque_id in backend.iter_ids(): ...``: every stored artifact's id.
+
+        Only valid ids are yielded: temp files, canaries and stray names are
+        skipped. It streams, one listing page at a time, and never builds the
+        whole list; the order is the service's. A closed backend raises
+        ``BackendClosed`` here. ``aclose()`` during an iteration waits for a
+        page being fetched, as for any operation, and then the iteration's
+        next step raises ``BackendClosed``; an iteration left unfinished
+        between pages holds nothing that ``aclose`` waits for.
+        """
+        self._check_open()
+        return self._valid_ids()
+
+    async def _valid_ids(self) -> AsyncIterator[str]:
+        pages = self._id_pages()
+        try:
+            while True:
+                # Counted while a page is fetched, and only then: aclose() never
+                # frees a client or a descriptor under a fetch, and a caller
+                # that stops iterating without closing the iterator cannot
+                # make aclose() wait for ever.
+                async with self._operation():
+                    page = await anext(pages, None)
+                if page is None:
+                    return
+                for name in page:
+                    if is_opaque_id(name):
+                        # Once aclose() has begun, the rest of a page is not handed out.
+                        self._check_open()
+                        yield name
+        finally:
+            await pages.aclose()
 
     async def check_create_only(self, paths: Iterable[str] | None = None) -> CreateOnlyReport:
         """Prove the service refuses a second store, on each upload path this backend uses.
@@ -274,6 +308,11 @@ class BackendBase(ABC):
         """Default: ``_load`` the whole object on entering, then hand it out as one chunk."""
         payload = await self._load(opaque_id)
         yield _one_chunk(payload)
+
+    def _id_pages(self) -> AsyncGenerator[Sequence[str], None]:
+        """The names the backend holds that may be ids, a listing page at a time;
+        ``iter_ids`` filters them. Each page is one request or thread hop."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its artifacts")
 
     async def _aclose(self) -> None:  # noqa: B027 - an optional hook, not abstract
         """Release resources; called once. Backends holding none need not override."""

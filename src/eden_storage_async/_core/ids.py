@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import TypeGuard
 
 from .errors import InvalidOpaqueId
 
-__all__ = ["Payload", "as_payload", "mint_opaque_id", "validate_opaque_id"]
+__all__ = ["Payload", "as_payload", "is_opaque_id", "mint_opaque_id", "validate_opaque_id"]
 
 # What store() accepts. A Protocol parameter typed ``bytes`` would reject
 # bytearray and memoryview under mypy's strict bytes rules, which callers use.
@@ -22,13 +23,18 @@ def mint_opaque_id() -> str:
     return secrets.token_hex(16)
 
 
+def is_opaque_id(name: object) -> TypeGuard[str]:
+    """Whether ``name`` is a valid opaque id (what a listing keeps)."""
+    return isinstance(name, str) and _OPAQUE_ID.fullmatch(name) is not None
+
+
 def validate_opaque_id(opaque_id: object) -> str:
     """Return ``opaque_id`` if it is 32 lowercase hex characters, else raise.
 
     The grammar admits no path character, so no id can escape a root or a prefix.
     Raises ``InvalidOpaqueId`` (a ``ValueError``).
     """
-    if not isinstance(opaque_id, str) or _OPAQUE_ID.fullmatch(opaque_id) is None:
+    if not is_opaque_id(opaque_id):
         # repr() and a cap: the bad value may hold control characters or be huge.
         shown = repr(opaque_id)
         if len(shown) > 80:

@@ -32,6 +32,8 @@ class ArtifactBackend(Protocol):
       with it; ``stat`` reads them, with the size and CRC32C, without a load.
     * ``load_range`` and a ranged ``load_stream`` return exactly
       ``data[start:end]``.
+    * ``iter_ids`` yields the id of every stored artifact, streaming, and
+      nothing else (no temp files, canaries or stray names).
     * ``check_create_only`` proves the service really refuses a second store,
       on every upload path, and raises ``PreconditionNotSupported`` if not.
     * ``aclose`` releases every resource; ``async with`` calls it.
@@ -75,6 +77,10 @@ class ArtifactBackend(Protocol):
         self, opaque_id: str, *, start: int = 0, end: int | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         """``async with`` it for the chunks of ``data[start:end]``; entering raises ``NotFound``."""
+        ...
+
+    def iter_ids(self) -> AsyncIterator[str]:
+        """Every stored artifact's opaque_id, in no set order, streamed page by page."""
         ...
 
     async def check_create_only(self, paths: Iterable[str] | None = None) -> CreateOnlyReport:

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,6 +35,7 @@ from .._core.ranges import ByteRange
 from .._core.settle import settle
 from .._core.stream import ChunkSource
 from .commit import DirSync
+from .listing import PAGE, id_pages
 from .ops import READ_CHUNK, FileOps, translate
 from .sweep import sweep_stale_temp_files, temp_tag
 from .threads import ThreadPool
@@ -70,6 +71,8 @@ class FileArtifactBackend(BackendBase):
     # more threads only add GIL hand-offs (loads on 64 threads were about 0.7x
     # as fast as on 6). asyncio's default executor size, in a pool of our own.
     _READ_THREADS = min(32, (os.cpu_count() or 1) + 4)
+    # Directory entries read per listing hop (``listing.py``); tests make it small.
+    _list_page = PAGE
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = Path(root)
@@ -205,6 +208,9 @@ class FileArtifactBackend(BackendBase):
         finally:
             # The close is quick, but under a cancellation it must still happen.
             await asyncio.shield(asyncio.to_thread(os.close, fd))
+
+    def _id_pages(self) -> AsyncGenerator[list[str], None]:
+        return id_pages(self._in_read_thread, self._dir_fd, self._ops.where, self._list_page)
 
     def _canary_paths(self) -> list[CanaryPath]:
         """The upload paths ``check_create_only`` tries (``canary.py`` says which)."""

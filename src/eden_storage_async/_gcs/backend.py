@@ -29,7 +29,7 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from .._core.attributes import ArtifactInfo, Attributes
@@ -153,8 +153,10 @@ class GcsBackend(BackendBase):
         self._slots = asyncio.Semaphore(max_concurrency)
         self._client_lock = asyncio.Lock()
         self._client: GcsClient | None = None
-        # store_stream's piece size; tests make it small to cross pieces cheaply.
+        # store_stream's piece size, and the maxResults of a listing page (None:
+        # the service's default); tests make them small to cross them cheaply.
         self._stream_piece = STREAM_PIECE
+        self._list_page: int | None = None
         # Resuming a failed piece through a status query would publish a
         # partial object on fake-gcs-server v1.54.0 (see _gcs_resumable).
         self._resume_streams = not self._emulator
@@ -339,6 +341,11 @@ class GcsBackend(BackendBase):
 
         client = self._client or await self._ensure_client()
         return Target(client, self._call, self._bucket, opaque_id, self.object_name(opaque_id))
+
+    def _id_pages(self) -> AsyncGenerator[list[str], None]:
+        from .listing import id_pages
+
+        return id_pages(self)
 
     def _canary_paths(self) -> list[CanaryPath]:
         """The upload paths ``check_create_only`` tries (``canary.py`` says which)."""

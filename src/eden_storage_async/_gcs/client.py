@@ -220,6 +220,21 @@ class GcsClient:
         """The nonce and checksums recorded on ``name``."""
         return facts_of_resource(await self.resource_of(name))
 
+    async def list_page(
+        self, prefix: str, page_token: str | None, max_results: int | None
+    ) -> dict[str, object]:
+        """One page of the object names right under ``prefix``: only ``items(name)``
+        and ``nextPageToken`` come back, so a page stays small."""
+        params = {"prefix": prefix, "delimiter": "/", "fields": "items(name),nextPageToken"}
+        if page_token is not None:
+            params["pageToken"] = page_token
+        if max_results is not None:
+            params["maxResults"] = str(max_results)
+        page = await self._storage.list_objects(
+            self._bucket, params=params, headers={}, timeout=self._timeouts.small()
+        )
+        return page if isinstance(page, dict) else {}
+
     async def bucket_exists(self) -> bool | None:
         """True or False from the bucket-metadata call; None when it is refused (403)."""
         try:

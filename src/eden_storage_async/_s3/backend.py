@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Literal, TypeVar
 
 from .._core.attributes import ArtifactInfo, Attributes
@@ -50,6 +50,7 @@ from .errors import (
     is_transient,
     map_s3_errors,
 )
+from .listing import id_pages
 from .multipart import CompleteConflict, Tally, upload_multipart
 from .nonce import NONCE_KEY, is_this_write
 from .reads import Reader
@@ -86,6 +87,10 @@ class S3Backend(BackendBase):
     ``client``, always uses the SDK path: ``repr`` shows the path in use and
     why, and the proxy fallback is logged once (``_s3/routing.py``).
     """
+
+    # MaxKeys of each listing page (``listing.py``); None: the service's
+    # default. Tests make it small to cross pages.
+    _list_page: int | None = None
 
     def __init__(
         self,
@@ -342,6 +347,15 @@ class S3Backend(BackendBase):
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         async with (await self._reader(opaque_id)).load_range_stream(byte_range) as chunks:
             yield chunks
+
+    def _id_pages(self) -> AsyncGenerator[list[str], None]:
+        return id_pages(
+            self._get_client,
+            bucket=self._bucket,
+            prefix=self._prefix,
+            retry=self._retry,
+            page_size=self._list_page,
+        )
 
     def _canary_paths(self) -> list[CanaryPath]:
         """The upload paths ``check_create_only`` tries (``canary.py`` says which)."""

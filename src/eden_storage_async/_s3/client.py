@@ -32,7 +32,7 @@ class S3Client(Protocol):
 
     ``store_stream`` above the multipart threshold also calls
     ``create_multipart_upload``, ``upload_part``, ``complete_multipart_upload``
-    and ``abort_multipart_upload``.
+    and ``abort_multipart_upload``; ``iter_ids`` calls ``list_objects_v2``.
     """
 
     async def put_object(self, **kwargs: Any) -> Mapping[str, Any]:

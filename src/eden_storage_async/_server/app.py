@@ -1,36 +1,38 @@
-"""The reference deposit server: artifacts in and out over HTTP, on any ArtifactBackend.
+"""The reference server's app: its settings, its routes, and its lifecycle.
 
-``POST /v0/experiments/{experiment_id}/artifacts`` stores the request body
-under an opaque_id the server mints and answers ``eden://artifacts/<id>``;
-``GET`` with ``?uri=eden://artifacts/<id>`` loads it back. The opaque_id is
-the key and the capability: the experiment id is validated and logged, never
-used to build a storage path.
-
-aiohttp is imported inside the functions, not at module level, so that
-``import eden_storage_async`` works on the base install, which has no aiohttp.
+``create_app`` checks the settings and mounts the routes (``deposit.py``,
+``fetch.py``, ``legacy_fetch.py``); ``serve`` listens until a signal, then
+drains. aiohttp is imported inside the functions, not at module level, so
+that ``import eden_storage_async`` works on the base install, which has no
+aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import ipaddress
-import logging
-import re
+import math
+import os
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .._core.errors import ConfigError, MissingDependency, NotFound, StorageError
-from .._core.ids import mint_opaque_id
+from .._core.errors import ConfigError, MissingDependency
 from .._core.protocol import ArtifactBackend
+from .auth import Authenticator, Principals, load_principals
+from .binding import check_experiment_id_setting
+from .legacy import DEFAULT_LEGACY_MAX_BYTES, LEGACY_ROUTE, check_legacy_root
+from .problems import problem_middleware
+from .state import ServerState
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from aiohttp.typedefs import Middleware
 
 __all__ = [
-    "ARTIFACT_URI_PREFIX",
+    "ARTIFACTS_ROUTE",
+    "DEFAULT_BODY_TIMEOUT_S",
     "DEFAULT_MAX_ARTIFACT_BYTES",
     "check_listen_policy",
     "create_app",
@@ -38,15 +40,12 @@ __all__ = [
     "serve",
 ]
 
-_log = logging.getLogger("eden_storage_async")
-
 DEFAULT_MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
-ARTIFACT_URI_PREFIX = "eden://artifacts/"
+# A client that sends nothing for this long in the middle of a deposit is cut
+# off, and nothing is stored: a stalled upload must not hold a slot forever.
+DEFAULT_BODY_TIMEOUT_S = 30.0
 ARTIFACTS_ROUTE = "/v0/experiments/{experiment_id}/artifacts"
-# Starts with a letter or digit so "." and ".." are refused even though the id
-# never reaches a path: one grammar everywhere is easier to reason about.
-_EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_ARTIFACT_URI = re.compile(re.escape(ARTIFACT_URI_PREFIX) + r"([0-9a-f]{32})")
+_READ_SIZE = 1024 * 1024
 # In-flight requests get this long to finish after SIGTERM before they are cut.
 _SHUTDOWN_TIMEOUT_S = 30.0
 # aiohttp's own shutdown runs after our drain, so it only meets what the drain
@@ -54,6 +53,7 @@ _SHUTDOWN_TIMEOUT_S = 30.0
 _CUT_TIMEOUT_S = 1.0
 
 _Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
+_StateHandler = Callable[[ServerState, "web.Request"], Awaitable["web.StreamResponse"]]
 
 
 def require_aiohttp() -> None:
@@ -70,46 +70,105 @@ def create_app(
     backend: ArtifactBackend,
     *,
     token: str | None = None,
+    principals: Principals | str | os.PathLike[str] | None = None,
+    admin_principals: Iterable[str] = (),
+    experiment_id: str | None = None,
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+    artifacts_dir: str | os.PathLike[str] | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> web.Application:
-    """Return an aiohttp ``Application`` serving the deposit routes over ``backend``.
+    """Return an aiohttp ``Application`` speaking eden's artifact wire over ``backend``.
 
-    With ``token``, every request must carry ``Authorization: Bearer <token>``.
-    Bodies above ``max_artifact_bytes`` are refused with 413 and nothing is
-    stored. The caller owns ``backend``: the app never closes it. Raises
-    ``MissingDependency`` without aiohttp and ``ConfigError`` for a bad setting.
+    ``token`` is one shared bearer, which authenticates as ``admin``;
+    ``principals`` (a ``--principals-file`` path, or its loaded form) holds
+    ``principal:secret`` lines; ``admin_principals`` may fetch any artifact,
+    as ``admin`` does. With neither token nor principals every request is
+    ``anonymous`` and the ACL is off. ``experiment_id`` pins the one
+    experiment served. Deposits above ``max_artifact_bytes`` answer 413, and a
+    deposit silent for ``body_timeout`` seconds 408; neither stores anything.
+    ``artifacts_dir`` serves legacy ``file://`` rows, read only. The caller
+    owns ``backend``: the app never closes it. Raises ``MissingDependency``
+    without aiohttp and ``ConfigError`` for a bad setting.
     """
-    return _build_app(backend, token, max_artifact_bytes)[0]
+    return _build_app(
+        backend,
+        token=token,
+        principals=principals,
+        admin_principals=admin_principals,
+        experiment_id=experiment_id,
+        max_artifact_bytes=max_artifact_bytes,
+        artifacts_dir=artifacts_dir,
+        body_timeout=body_timeout,
+    )[0]
 
 
 def _build_app(
-    backend: ArtifactBackend, token: str | None, max_artifact_bytes: int
-) -> tuple[web.Application, _ArtifactRoutes]:
+    backend: ArtifactBackend,
+    *,
+    token: str | None,
+    principals: Principals | str | os.PathLike[str] | None,
+    admin_principals: Iterable[str],
+    experiment_id: str | None,
+    max_artifact_bytes: int,
+    artifacts_dir: str | os.PathLike[str] | None,
+    body_timeout: float,
+) -> tuple[web.Application, _Lifecycle]:
     require_aiohttp()
     from aiohttp import web
 
-    if token is not None and not _is_sendable_token(token):
-        raise ConfigError("the bearer token must be non-empty printable ASCII without spaces")
+    from .deposit import deposit
+    from .fetch import fetch, fetch_by_id
+    from .legacy_fetch import fetch_legacy
+
     if max_artifact_bytes < 0:
         raise ConfigError(f"max_artifact_bytes must not be negative (got {max_artifact_bytes})")
-    routes = _ArtifactRoutes(backend, token, max_artifact_bytes)
-    app = web.Application()
-    app.router.add_post(ARTIFACTS_ROUTE, routes.tracked(routes.deposit))
-    # No HEAD: it would load the whole artifact only to throw the bytes away.
-    app.router.add_get(ARTIFACTS_ROUTE, routes.tracked(routes.fetch), allow_head=False)
-    return app, routes
+    if not (isinstance(body_timeout, int | float) and 0 < body_timeout < math.inf):
+        raise ConfigError(f"body_timeout must be a positive number of seconds (got {body_timeout})")
+    if principals is not None and not isinstance(principals, Principals):
+        principals = load_principals(principals)
+    state = ServerState(
+        backend=backend,
+        authenticator=Authenticator(
+            principals=principals, shared_token=token, admin_principals=admin_principals
+        ),
+        experiment_id=None if experiment_id is None else check_experiment_id_setting(experiment_id),
+        max_artifact_bytes=max_artifact_bytes,
+        body_timeout=float(body_timeout),
+        read_size=_READ_SIZE,
+        legacy_root=None if artifacts_dir is None else check_legacy_root(artifacts_dir),
+        legacy_max_bytes=DEFAULT_LEGACY_MAX_BYTES,
+    )
+    lifecycle = _Lifecycle()
+    # The lifecycle outermost: a refusal answered by the problem middleware is
+    # still a request under way, and still closes its connection while draining.
+    app = web.Application(middlewares=[lifecycle.middleware(), problem_middleware()])
+
+    def bound(handler: _StateHandler) -> _Handler:
+        async def run(request: web.Request) -> web.StreamResponse:
+            return await handler(state, request)
+
+        return run
+
+    app.router.add_post(ARTIFACTS_ROUTE, bound(deposit))
+    # HEAD is served from stat alone (fetch.py), so it costs no load.
+    app.router.add_get(ARTIFACTS_ROUTE, bound(fetch))
+    app.router.add_get(ARTIFACTS_ROUTE + "/{opaque_id}", bound(fetch_by_id))
+    app.router.add_get(LEGACY_ROUTE, bound(fetch_legacy))
+    return app, lifecycle
 
 
-def check_listen_policy(host: str, token: str | None) -> None:
-    """Raise ``ConfigError`` if ``host`` reaches beyond loopback and there is no token.
+def check_listen_policy(host: str, token: str | None, *, principals: object | None = None) -> None:
+    """Raise ``ConfigError`` if ``host`` reaches beyond loopback with no authentication.
 
-    Only literal loopback addresses and ``localhost`` count as loopback; any
-    other name might resolve to a public interface.
+    Either ``token`` or ``principals`` counts. Only literal loopback
+    addresses and ``localhost`` count as loopback; any other name might
+    resolve to a public interface.
     """
-    if token is None and not _is_loopback(host):
+    if token is None and principals is None and not _is_loopback(host):
         raise ConfigError(
             f"refusing to listen on {host or 'every interface'!r} without a bearer token: "
-            "pass --token-file FILE or set EDEN_BLOB_TOKEN, or listen on 127.0.0.1"
+            "pass --principals-file FILE or --token-file FILE, or set EDEN_BLOB_TOKEN, "
+            "or listen on 127.0.0.1"
         )
 
 
@@ -118,9 +177,14 @@ async def serve(
     *,
     host: str,
     port: int,
-    token: str | None,
-    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
     on_ready: Callable[[str], None],
+    token: str | None = None,
+    principals: Principals | str | os.PathLike[str] | None = None,
+    admin_principals: Iterable[str] = (),
+    experiment_id: str | None = None,
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+    artifacts_dir: str | os.PathLike[str] | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> None:
     """Serve ``create_app(backend, ...)`` on ``host:port`` until SIGTERM or SIGINT.
 
@@ -129,8 +193,17 @@ async def serve(
     still arriving included, get up to 30 s to finish; a second signal cuts
     that short. Then this returns; the caller closes ``backend`` afterwards.
     """
-    check_listen_policy(host, token)
-    app, routes = _build_app(backend, token, max_artifact_bytes)
+    check_listen_policy(host, token, principals=principals)
+    app, lifecycle = _build_app(
+        backend,
+        token=token,
+        principals=principals,
+        admin_principals=admin_principals,
+        experiment_id=experiment_id,
+        max_artifact_bytes=max_artifact_bytes,
+        artifacts_dir=artifacts_dir,
+        body_timeout=body_timeout,
+    )
     from aiohttp import web
 
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_CUT_TIMEOUT_S)
@@ -148,27 +221,25 @@ async def serve(
             await site.stop()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_SHUTDOWN_TIMEOUT_S):
-                    await routes.drain(until=stop_now)
+                    await lifecycle.drain(until=stop_now)
     finally:
         await runner.cleanup()
 
 
-class _ArtifactRoutes:
-    """The two handlers, sharing the backend, the token and the size limit."""
+class _Lifecycle:
+    """Counts the requests under way, so that a shutdown can wait for them."""
 
-    def __init__(self, backend: ArtifactBackend, token: str | None, max_bytes: int) -> None:
-        self._backend = backend
-        self._token = None if token is None else token.encode("ascii")
-        self._max_bytes = max_bytes
+    def __init__(self) -> None:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._draining = False
 
-    def tracked(self, handler: _Handler) -> _Handler:
-        """``handler``, counted while it runs so that ``drain`` can wait for it."""
+    def middleware(self) -> Middleware:
+        from aiohttp import web
 
-        async def run(request: web.Request) -> web.StreamResponse:
+        @web.middleware
+        async def counted(request: web.Request, handler: _Handler) -> web.StreamResponse:
             self._inflight += 1
             self._idle.clear()
             try:
@@ -182,7 +253,7 @@ class _ArtifactRoutes:
                 response.force_close()
             return response
 
-        return run
+        return counted
 
     async def drain(self, *, until: asyncio.Event) -> None:
         """Refuse keep-alive from now on; return once no handler runs or ``until`` is set."""
@@ -194,115 +265,6 @@ class _ArtifactRoutes:
             for waiter in waiters:
                 waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
-
-    async def deposit(self, request: web.Request) -> web.StreamResponse:
-        """``POST``: store the body under a fresh opaque_id; 201 with its URI."""
-        from aiohttp import web
-
-        refusal = self._refusal(request)
-        if refusal is not None:
-            # Close rather than read and discard the body a refused client sent.
-            refusal.force_close()
-            return refusal
-        # Content-Length is checked before reading a byte; the running count
-        # below covers chunked bodies and Content-Encoding (aiohttp inflates
-        # gzip as it reads, so the limit applies to the bytes we would store).
-        declared = request.content_length
-        if declared is not None and declared > self._max_bytes:
-            return self._too_large()
-        body = bytearray()
-        async for chunk in request.content.iter_any():
-            body += chunk
-            if len(body) > self._max_bytes:
-                return self._too_large()
-        opaque_id = mint_opaque_id()
-        try:
-            await self._backend.store(opaque_id, body)
-        except Exception as exc:
-            return _backend_failed("store", exc)
-        _log.info(
-            "stored artifact %s for experiment %s (%d bytes)",
-            opaque_id,
-            request.match_info["experiment_id"],
-            len(body),
-        )
-        return web.json_response({"artifacts_uri": ARTIFACT_URI_PREFIX + opaque_id}, status=201)
-
-    async def fetch(self, request: web.Request) -> web.StreamResponse:
-        """``GET ?uri=eden://artifacts/<id>``: the stored bytes, or 404."""
-        from aiohttp import web
-
-        refusal = self._refusal(request)
-        if refusal is not None:
-            return refusal
-        uris = request.query.getall("uri", [])
-        match = _ARTIFACT_URI.fullmatch(uris[0]) if len(uris) == 1 else None
-        if match is None:
-            return _error(400, f"uri must be one {ARTIFACT_URI_PREFIX}<32 lowercase hex> value")
-        try:
-            data = await self._backend.load(match[1])
-        except NotFound:
-            return _error(404, "artifact not found")
-        except Exception as exc:
-            return _backend_failed("load", exc)
-        return web.Response(body=data, content_type="application/octet-stream")
-
-    def _refusal(self, request: web.Request) -> web.StreamResponse | None:
-        # Authorization first: an unauthenticated client learns nothing, not
-        # even whether its experiment id was well formed.
-        unauthorized = self._authorize(request)
-        if unauthorized is not None:
-            return unauthorized
-        return _check_experiment_id(request)
-
-    def _authorize(self, request: web.Request) -> web.StreamResponse | None:
-        if self._token is None:
-            return None
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        # Constant time, so response timing does not reveal how much of a guess matched.
-        matches = hmac.compare_digest(
-            presented.strip().encode("utf-8", "surrogateescape"), self._token
-        )
-        if scheme.lower() == "bearer" and matches:
-            return None
-        response = _error(401, "missing or wrong bearer token")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="eden-blob"'
-        return response
-
-    def _too_large(self) -> web.StreamResponse:
-        response = _error(413, f"artifact larger than {self._max_bytes} bytes")
-        # The client may still be sending; closing the connection stops it
-        # instead of reading (and discarding) the rest of a huge body.
-        response.force_close()
-        return response
-
-
-def _check_experiment_id(request: web.Request) -> web.StreamResponse | None:
-    if _EXPERIMENT_ID.fullmatch(request.match_info["experiment_id"]) is None:
-        return _error(400, "experiment_id must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-    return None
-
-
-def _backend_failed(operation: str, exc: Exception) -> web.StreamResponse:
-    # The response names the error class only: the message stays in the server
-    # log, and a traceback never leaves the process.
-    if isinstance(exc, StorageError):
-        _log.error("%s failed: %s: %s", operation, type(exc).__name__, exc)
-        kind = type(exc).__name__
-    else:
-        _log.exception("%s failed with an unexpected error", operation)
-        kind = "BackendError"
-    return _error(503, f"the storage backend failed to {operation} the artifact", kind=kind)
-
-
-def _error(status: int, message: str, **extra: Any) -> web.StreamResponse:
-    from aiohttp import web
-
-    return web.json_response({"error": message, **extra}, status=status)
-
-
-def _is_sendable_token(token: str) -> bool:
-    return bool(token) and token.isascii() and token.isprintable() and " " not in token
 
 
 def _is_loopback(host: str) -> bool:
