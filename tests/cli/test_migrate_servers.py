@@ -20,22 +20,13 @@ from eden_storage_async import (
 from eden_storage_async._cli.main import main
 
 from ..migrate.helpers import fill
-from ..support.s3 import fresh_prefix, use_test_credentials
+from ..support.s3 import S3_TEST_ENV, fresh_prefix, use_test_credentials
 from ..support.servers import RealServer
 from .helpers import clean_env, cli, one_error_line
 
-# Dummy keys through the default chain, as tests/support/s3.py gives them in-process.
-_S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "eden-test-key",
-    "AWS_SECRET_ACCESS_KEY": "eden-test-secret",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": "/nonexistent/eden-test-aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/eden-test-aws-credentials",
-}
-
 
 def s3_env(**extra: str) -> dict[str, str]:
-    return clean_env(**{**_S3_ENV, **extra})
+    return clean_env(**{**S3_TEST_ENV, **extra})
 
 
 def to_s3(server: RealServer, prefix: str, side: str = "to") -> list[str]:

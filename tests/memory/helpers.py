@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..support.s3 import fresh_prefix
+from ..support.s3 import S3_TEST_ENV, fresh_prefix
 from ..support.servers import RealServer
 
 _BURST = Path(__file__).with_name("burst.py")
@@ -24,20 +24,12 @@ WITHIN_MIB = 2 * OBJECT_MIB
 STREAM_GROWTH_MIB = 64
 # Bounded: the slowest case (GCS on fake-gcs-server) takes about 40 s alone.
 _CHILD_TIMEOUT_S = 280.0
-# Dummy keys: the servers accept any. Through the environment, never argv.
-_S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "eden-test-key",
-    "AWS_SECRET_ACCESS_KEY": "eden-test-secret",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": "/nonexistent/eden-test-aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/eden-test-aws-credentials",
-}
 
 
 def measure(spec: dict[str, Any]) -> dict[str, float]:
     """Run one scenario in a fresh interpreter; its figures (MiB, seconds)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GOOGLE_"))}
-    env.update(_S3_ENV)
+    env.update(S3_TEST_ENV)
     done = subprocess.run(
         [sys.executable, str(_BURST), json.dumps(spec)],
         capture_output=True,

@@ -18,6 +18,7 @@ from .loopback import LoopbackServer
 from .servers import RealServer
 
 __all__ = [
+    "S3_TEST_ENV",
     "LoopbackProxy",
     "fresh_prefix",
     "raw_client",
@@ -31,7 +32,7 @@ __all__ = [
 
 # Dummy keys: both servers accept any. They reach the backend the only way real
 # ones do, through the default chain (here, the environment).
-_TEST_ENV = {
+S3_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "eden-test-key",
     "AWS_SECRET_ACCESS_KEY": "eden-test-secret",
     # Never wait on an instance-metadata endpoint, never read the developer's files.
@@ -48,7 +49,7 @@ def use_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Point botocore's default chain at dummy env credentials and nothing else."""
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
-    for name, value in _TEST_ENV.items():
+    for name, value in S3_TEST_ENV.items():
         monkeypatch.setenv(name, value)
 
 
